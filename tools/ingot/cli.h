@@ -1,0 +1,59 @@
+/* Shared pieces of the `ingot` command line tool. Every subcommand lives in
+ * its own cmd_*.c file and talks to the library only through ingot.h. */
+#ifndef INGOT_CLI_H
+#define INGOT_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ingot.h"
+
+/* Exit codes used by every subcommand. */
+enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2 };
+
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+
+/* "ingot: <msg>" on stderr, returns CLI_ERR. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: "ingot <cmd>: <msg>" + hint, returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Report the library's last error ("ingot: FILE: problem"), returns CLI_ERR. */
+int cli_lib_fail(void);
+
+/* Path of the bundled default model (stories260K), NULL if not found. */
+const char *cli_default_model(void);
+
+/* Route library log messages to stderr as "ingot: msg" (warnings and errors;
+ * info too when verbose). */
+void cli_setup_log(bool verbose);
+
+/* Load progress bar on stderr (only drawn on a terminal). */
+bool cli_progress(float fraction, void *user);
+
+/* Strict number parsing: false if `s` is not entirely a number in range. */
+bool cli_parse_int(const char *s, long min, long max, long *out);
+bool cli_parse_float(const char *s, double min, double max, double *out);
+
+/* Read a whole file (binary); NULL + message on failure. */
+char *cli_read_file(const char *path, size_t *len);
+
+/* Parse --backend NAME. */
+bool cli_parse_backend(const char *s, ingot_backend_kind *out);
+
+/* Load a model with the standard progress bar and error reporting. */
+ingot_model *cli_load_model(const char *path, ingot_backend_kind backend, int n_threads,
+                            bool vocab_only);
+
+/* Write a JSON string literal (with quotes) for `len` bytes. */
+void cli_json_str(FILE *f, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,185 @@
+/* Helpers shared by the subcommands: errors, number parsing, files, model
+ * loading with a progress bar, JSON strings. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ingot: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_ERR;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ingot %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'ingot %s --help')\n", cmd);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_lib_fail(void) {
+    const char *m = ingot_last_error();
+    return cli_fail("%s", m && *m ? m : "unknown error");
+}
+
+static bool file_exists(const char *p) { return access(p, R_OK) == 0; }
+
+const char *cli_default_model(void) {
+    static char path[PATH_MAX];
+    const char *env = getenv("INGOT_MODEL");
+    if (env && *env) return env;
+    /* Next to the binary (build/ingot -> ../models), then the source tree. */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        const char *rel[] = {"/../models/stories260K.gguf", "/models/stories260K.gguf",
+                             "/../share/ingot/stories260K.gguf"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(path, sizeof path, "%s%s", exe, rel[i]);
+            if (file_exists(path)) return path;
+        }
+    }
+#ifdef INGOT_SOURCE_DIR
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", INGOT_SOURCE_DIR);
+    if (file_exists(path)) return path;
+#endif
+    return NULL;
+}
+
+static bool verbose_log;
+
+static void log_to_stderr(ingot_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level <= INGOT_LOG_WARN || verbose_log) fprintf(stderr, "ingot: %s\n", msg);
+}
+
+void cli_setup_log(bool verbose) {
+    verbose_log = verbose;
+    ingot_set_log(log_to_stderr, NULL);
+}
+
+bool cli_progress(float fraction, void *user) {
+    (void)user;
+    static int last = -1;
+    if (!isatty(2)) return true;
+    int pct = (int)(fraction * 100.0f + 0.5f);
+    if (pct == last) return true;
+    last = pct;
+    int width = 30, filled = pct * width / 100;
+    fprintf(stderr, "\rloading [");
+    for (int i = 0; i < width; i++) fputc(i < filled ? '#' : ' ', stderr);
+    fprintf(stderr, "] %3d%%", pct);
+    if (pct >= 100) {
+        fprintf(stderr, "\r\033[K");
+        last = -1;
+    }
+    fflush(stderr);
+    return true;
+}
+
+bool cli_parse_int(const char *s, long min, long max, long *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *s, double min, double max, double *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_fail("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) break;
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) { free(buf); buf = NULL; break; }
+        buf = nb;
+    }
+    if (!buf || ferror(f)) {
+        cli_fail("%s: read failed", path);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+bool cli_parse_backend(const char *s, ingot_backend_kind *out) {
+    if (!strcmp(s, "auto")) *out = INGOT_BACKEND_AUTO;
+    else if (!strcmp(s, "cpu")) *out = INGOT_BACKEND_CPU;
+    else if (!strcmp(s, "cuda")) *out = INGOT_BACKEND_CUDA;
+    else if (!strcmp(s, "metal")) *out = INGOT_BACKEND_METAL;
+    else return false;
+    return true;
+}
+
+ingot_model *cli_load_model(const char *path, ingot_backend_kind backend, int n_threads,
+                            bool vocab_only) {
+    ingot_model_params mp = ingot_model_default_params();
+    mp.backend = backend;
+    mp.n_threads = n_threads;
+    mp.vocab_only = vocab_only;
+    mp.progress = cli_progress;
+    ingot_model *m = NULL;
+    if (ingot_model_load(path, &mp, &m) != INGOT_OK) {
+        cli_lib_fail();
+        return NULL;
+    }
+    return m;
+}
+
+void cli_json_str(FILE *f, const char *s, size_t len) {
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
+            else fputc(c, f);
+        }
+    }
+    fputc('"', f);
+}
