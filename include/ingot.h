@@ -263,6 +263,25 @@ void ingot_sampler_reset(ingot_sampler *s);
 /* Whether sampling is plain argmax (then ingot_decode_greedy may be used). */
 bool ingot_sampler_is_greedy(const ingot_sampler *s);
 
+/* ------------------------------------------------------------------------ */
+/* Chat templates                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ingot_chat_msg {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content;
+} ingot_chat_msg;
+
+/* Name of the template family ingot recognizes in the model's
+ * tokenizer.chat_template ("chatml", "llama2", "llama3", "mistral",
+ * "zephyr", "phi3", "gemma"), or "plain" when there is none / unknown. */
+const char *ingot_chat_template_name(const ingot_model *m);
+/* Render messages with a template family (NULL: the model's). add_assistant:
+ * end with the prefix of an assistant reply. Writes at most cap bytes (NUL
+ * terminated when room), returns the length needed, -1 on error. */
+int64_t ingot_chat_apply(const ingot_model *m, const char *tmpl, const ingot_chat_msg *msgs,
+                         size_t n_msgs, bool add_assistant, char *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
