@@ -105,11 +105,17 @@ typedef struct ig_backend_iface {
     /* *out = argmax of x[0..n) (lowest index on ties). out is a backend pointer. */
     void (*argmax)(ig_backend *be, int32_t *out, const float *x, int n);
 
+    /* ---- optional: measured memory bandwidth in bytes/s (a large
+     * device-to-device copy, counting bytes read plus written), used by
+     * `ingot bench` for the decode floor. NULL: not measurable. */
+    double (*bandwidth)(ig_backend *be);
+
     /* ---- optional: replaying a recorded step (CUDA graphs) ----------
      * If graph_replay(key) returns true the backend ran the recorded ops
      * for `key` and the caller issues nothing. Otherwise the caller may
      * bracket the ops with capture_begin/capture_end(key) so the next
-     * replay works. Only valid when every pointer and size is the same
+     * replay works; capture_end also runs the recorded ops once (the
+     * step being recorded must still happen). Only valid when every pointer and size is the same
      * from step to step (inputs vary only in device memory). NULL: none. */
     bool (*graph_replay)(ig_backend *be, int key);
     void (*capture_begin)(ig_backend *be, int key);

@@ -53,6 +53,22 @@ bool cli_parse_backend(const char *s, ingot_backend_kind *out);
 ingot_model *cli_load_model(const char *path, ingot_backend_kind backend, int n_threads,
                             bool vocab_only);
 
+/* Sampling flags shared by run and chat: --temp --top-k --top-p --min-p
+ * --repeat-penalty --repeat-last-n --seed. Returns how many argv entries it
+ * consumed (0: not a sampling flag, -1: bad or missing value). */
+int cli_parse_sampling(const char *flag, const char *value, ingot_sampler_params *p);
+#define CLI_SAMPLING_HELP                                                              \
+    "      --temp T          temperature (default 0.8; 0: greedy)\n"                  \
+    "      --top-k K         keep the K most likely tokens (default 40; 0: off)\n"    \
+    "      --top-p P         nucleus sampling mass (default 0.95; 1: off)\n"          \
+    "      --min-p P         drop tokens below P x the top one (default 0.05; 0: off)\n" \
+    "      --repeat-penalty R  penalise recent tokens (default 1.0: off)\n"          \
+    "      --repeat-last-n N   tokens the penalty looks back over (default 64)\n"    \
+    "      --seed S          random seed (default: from the clock)\n"
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
 /* Write a JSON string literal (with quotes) for `len` bytes. */
 void cli_json_str(FILE *f, const char *s, size_t len);
 

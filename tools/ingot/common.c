@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -182,4 +183,44 @@ void cli_json_str(FILE *f, const char *s, size_t len) {
         }
     }
     fputc('"', f);
+}
+
+int cli_parse_sampling(const char *flag, const char *value, ingot_sampler_params *p) {
+    double d;
+    long l;
+    if (!strcmp(flag, "--temp")) {
+        if (!cli_parse_float(value, 0, 100, &d)) return -1;
+        p->temp = (float)d;
+    } else if (!strcmp(flag, "--top-k")) {
+        if (!cli_parse_int(value, 0, 1 << 30, &l)) return -1;
+        p->top_k = (int32_t)l;
+    } else if (!strcmp(flag, "--top-p")) {
+        if (!cli_parse_float(value, 0, 1, &d)) return -1;
+        p->top_p = (float)d;
+    } else if (!strcmp(flag, "--min-p")) {
+        if (!cli_parse_float(value, 0, 1, &d)) return -1;
+        p->min_p = (float)d;
+    } else if (!strcmp(flag, "--repeat-penalty")) {
+        if (!cli_parse_float(value, 0, 100, &d)) return -1;
+        p->repeat_penalty = (float)d;
+    } else if (!strcmp(flag, "--repeat-last-n")) {
+        if (!cli_parse_int(value, 0, 1 << 20, &l)) return -1;
+        p->repeat_last_n = (int32_t)l;
+    } else if (!strcmp(flag, "--seed")) {
+        if (!value || !*value) return -1;
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(value, &end, 10);
+        if (errno || *end || value[0] == '-') return -1;
+        p->seed = s;
+    } else {
+        return 0;
+    }
+    return 2;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

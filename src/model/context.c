@@ -1,0 +1,207 @@
+/* Contexts: allocation of the KV cache and scratch buffers, and the decode
+ * API that feeds the transformer in batches and brings logits back. */
+#include "context.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+ingot_context_params ingot_context_default_params(void) {
+    ingot_context_params p;
+    memset(&p, 0, sizeof p);
+    p.size = sizeof p;
+    p.kv_type = INGOT_KV_F16;
+    return p;
+}
+
+static void *balloc(ingot_context *c, size_t bytes, ingot_status *s) {
+    if (*s != INGOT_OK) return NULL;
+    ig_backend *be = c->m->be;
+    void *p = be->iface->alloc(be, bytes ? bytes : 16);
+    if (!p) *s = ig_err(INGOT_ERR_NOMEM, "%s: cannot allocate %.1f MiB on the %s backend (%s)", c->m->path,
+                        bytes / 1048576.0, be->iface->name, ingot_last_error());
+    return p;
+}
+
+ingot_status ingot_context_new(ingot_model *m, const ingot_context_params *params, ingot_context **out) {
+    ig_clear_err();
+    if (!out || !m) return ig_err(INGOT_ERR_INVALID_ARG, "ingot_context_new: NULL argument");
+    *out = NULL;
+    if (!m->be) return ig_err(INGOT_ERR_INVALID_ARG, "%s: model was loaded vocab-only", m->path);
+    ingot_context *c = calloc(1, sizeof *c);
+    if (!c) return ig_err(INGOT_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->p = params ? *params : ingot_context_default_params();
+    const ig_hparams *hp = &m->hp;
+    if (c->p.kv_type != INGOT_KV_F16 && c->p.kv_type != INGOT_KV_F32) {
+        int kt = (int)c->p.kv_type;
+        free(c);
+        return ig_err(INGOT_ERR_INVALID_ARG, "unknown KV cache type %d", kt);
+    }
+    c->n_ctx = c->p.n_ctx ? c->p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    /* GPT-2 has one learned embedding per position: no further. */
+    if (hp->arch == IG_ARCH_GPT2 && c->n_ctx > hp->n_ctx_train) {
+        uint32_t want = c->n_ctx;
+        free(c);
+        return ig_err(INGOT_ERR_INVALID_ARG, "%s: context %u exceeds the model's %u learned positions",
+                      m->path, want, hp->n_ctx_train);
+    }
+    if (c->n_ctx > (1u << 20)) {
+        uint32_t want = c->n_ctx;
+        free(c);
+        return ig_err(INGOT_ERR_INVALID_ARG, "context size %u is too large", want);
+    }
+    c->n_batch = c->p.n_batch ? c->p.n_batch : 512;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    size_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, B = c->n_batch;
+    size_t KV = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t esz = c->p.kv_type == INGOT_KV_F16 ? 2 : 4;
+    ingot_status s = INGOT_OK;
+    c->k_cache = calloc(hp->n_layer, sizeof(void *));
+    c->v_cache = calloc(hp->n_layer, sizeof(void *));
+    if (!c->k_cache || !c->v_cache) s = ig_err(INGOT_ERR_NOMEM, "out of memory");
+    for (uint32_t l = 0; l < hp->n_layer && s == INGOT_OK; l++) {
+        c->k_cache[l] = balloc(c, c->n_ctx * KV * esz, &s);
+        c->v_cache[l] = balloc(c, c->n_ctx * KV * esz, &s);
+    }
+    c->x = balloc(c, B * E * 4, &s);
+    c->h = balloc(c, B * E * 4, &s);
+    c->att = balloc(c, B * E * 4, &s);
+    if (hp->arch == IG_ARCH_GPT2) {
+        c->qkv = balloc(c, B * 3 * E * 4, &s);
+    } else {
+        c->q = balloc(c, B * E * 4, &s);
+        c->k = balloc(c, B * KV * 4, &s);
+        c->v = balloc(c, B * KV * 4, &s);
+        c->ffb = balloc(c, B * F * 4, &s);
+    }
+    c->ffa = balloc(c, B * F * 4, &s);
+    c->logits_dev = balloc(c, B * V * 4, &s);
+    c->ids_dev = balloc(c, B * 4, &s);
+    c->pos_dev = balloc(c, B * 4, &s);
+    c->argmax_dev = balloc(c, 4, &s);
+    c->pos_host = malloc(B * 4);
+    if (s == INGOT_OK && !c->pos_host) s = ig_err(INGOT_ERR_NOMEM, "out of memory");
+    if (s == INGOT_OK) s = m->be->iface->sync(m->be);
+    if (s != INGOT_OK) {
+        ingot_context_free(c);
+        return s;
+    }
+    *out = c;
+    return INGOT_OK;
+}
+
+void ingot_context_free(ingot_context *c) {
+    if (!c) return;
+    ig_backend *be = c->m->be;
+    void (*d)(ig_backend *, void *) = be->iface->dealloc;
+    for (uint32_t l = 0; l < c->m->hp.n_layer; l++) {
+        if (c->k_cache && c->k_cache[l]) d(be, c->k_cache[l]);
+        if (c->v_cache && c->v_cache[l]) d(be, c->v_cache[l]);
+    }
+    void *bufs[] = {c->x, c->h, c->att, c->qkv, c->q, c->k, c->v, c->ffa, c->ffb, c->logits_dev,
+                    c->ids_dev, c->pos_dev, c->argmax_dev};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) d(be, bufs[i]);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->logits);
+    free(c->pos_host);
+    free(c);
+}
+
+uint32_t ingot_n_ctx(const ingot_context *c) { return c->n_ctx; }
+uint32_t ingot_context_pos(const ingot_context *c) { return c->pos; }
+
+ingot_status ingot_context_truncate(ingot_context *c, uint32_t pos) {
+    if (pos > c->pos) return ig_err(INGOT_ERR_INVALID_ARG, "cannot truncate to %u: context holds %u tokens", pos, c->pos);
+    /* Cache rows past pos are simply overwritten later: attention only
+     * reads rows 0..pos of each query. */
+    c->pos = pos;
+    c->n_logits = 0;
+    return INGOT_OK;
+}
+
+/* Upload one chunk's ids and positions and run the transformer. */
+static ingot_status run_chunk(ingot_context *c, const int32_t *ids, int n, ig_out_mode mode) {
+    ig_backend *be = c->m->be;
+    for (int i = 0; i < n; i++) c->pos_host[i] = (int32_t)(c->pos + (uint32_t)i);
+    ingot_status s = be->iface->upload(be, c->ids_dev, ids, (size_t)n * 4);
+    if (s == INGOT_OK) s = be->iface->upload(be, c->pos_dev, c->pos_host, (size_t)n * 4);
+    if (s != INGOT_OK) return s;
+    ig_forward(c, n, mode);
+    return INGOT_OK;
+}
+
+static ingot_status check_tokens(ingot_context *c, const int32_t *tokens, int32_t n) {
+    if (!tokens || n <= 0) return ig_err(INGOT_ERR_INVALID_ARG, "decode: no tokens");
+    int32_t nv = (int32_t)c->m->hp.n_vocab;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= nv)
+            return ig_err(INGOT_ERR_INVALID_ARG, "decode: token id %d out of range [0, %d)", tokens[i], nv);
+    if ((uint64_t)c->pos + (uint64_t)n > c->n_ctx)
+        return ig_err(INGOT_ERR_CONTEXT_FULL, "%u + %d tokens do not fit in the context of %u", c->pos, n, c->n_ctx);
+    return INGOT_OK;
+}
+
+static ingot_status decode(ingot_context *c, const int32_t *tokens, int32_t n, ig_out_mode mode) {
+    ig_clear_err();
+    ingot_status s = check_tokens(c, tokens, n);
+    if (s != INGOT_OK) return s;
+    ig_backend *be = c->m->be;
+    size_t V = c->m->hp.n_vocab;
+    int32_t keep = mode == IG_OUT_ALL ? n : mode == IG_OUT_LAST ? 1 : 0;
+    if (keep > c->logits_cap) {
+        float *nl = realloc(c->logits, (size_t)keep * V * sizeof(float));
+        if (!nl) return ig_err(INGOT_ERR_NOMEM, "out of memory for %d rows of logits", keep);
+        c->logits = nl;
+        c->logits_cap = keep;
+    }
+    c->n_logits = 0;
+    uint32_t start = c->pos;
+    for (int32_t done = 0; done < n && s == INGOT_OK;) {
+        int chunk = n - done < (int32_t)c->n_batch ? n - done : (int)c->n_batch;
+        bool last = done + chunk == n;
+        ig_out_mode cm = mode == IG_OUT_ALL ? IG_OUT_ALL : last ? mode : IG_OUT_LAST;
+        s = run_chunk(c, tokens + done, chunk, cm);
+        if (s == INGOT_OK && mode == IG_OUT_ALL)
+            s = be->iface->download(be, c->logits + (size_t)done * V, c->logits_dev, (size_t)chunk * V * 4);
+        else if (s == INGOT_OK && last && mode == IG_OUT_LAST)
+            s = be->iface->download(be, c->logits, c->logits_dev, V * 4);
+        if (s == INGOT_OK) s = be->iface->sync(be);
+        c->pos += (uint32_t)chunk;
+        done += chunk;
+    }
+    if (s != INGOT_OK) {
+        c->pos = start; /* the cache rows written are harmless: they get overwritten */
+        return s;
+    }
+    c->n_logits = keep;
+    c->logits_first = mode == IG_OUT_ALL ? 0 : n - 1;
+    return INGOT_OK;
+}
+
+ingot_status ingot_decode(ingot_context *c, const int32_t *tokens, int32_t n, bool all_logits) {
+    if (!c) return ig_err(INGOT_ERR_INVALID_ARG, "decode: NULL context");
+    return decode(c, tokens, n, all_logits ? IG_OUT_ALL : IG_OUT_LAST);
+}
+
+const float *ingot_get_logits(ingot_context *c, int32_t i) {
+    if (!c || c->n_logits == 0) return NULL;
+    int32_t n_batch_tokens = c->logits_first + c->n_logits;
+    if (i < 0) i += n_batch_tokens;
+    int32_t row = i - c->logits_first;
+    if (row < 0 || row >= c->n_logits) return NULL;
+    return c->logits + (size_t)row * c->m->hp.n_vocab;
+}
+
+ingot_status ingot_decode_greedy(ingot_context *c, const int32_t *tokens, int32_t n, int32_t *out_id) {
+    if (!c || !out_id) return ig_err(INGOT_ERR_INVALID_ARG, "decode_greedy: NULL argument");
+    ingot_status s = decode(c, tokens, n, IG_OUT_ARGMAX);
+    if (s != INGOT_OK) return s;
+    ig_backend *be = c->m->be;
+    s = be->iface->download(be, out_id, c->argmax_dev, 4);
+    if (s == INGOT_OK) s = be->iface->sync(be);
+    return s;
+}

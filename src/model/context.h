@@ -1,0 +1,34 @@
+/* A context: one sequence's KV cache and the scratch buffers of the forward
+ * pass, all on the model's backend. */
+#ifndef INGOT_CONTEXT_H
+#define INGOT_CONTEXT_H
+
+#include "model.h"
+
+typedef enum ig_out_mode {
+    IG_OUT_LAST,   /* logits of the last token */
+    IG_OUT_ALL,    /* logits of every token */
+    IG_OUT_ARGMAX, /* only the argmax id of the last token */
+} ig_out_mode;
+
+struct ingot_context {
+    ingot_model *m;
+    ingot_context_params p;
+    uint32_t n_ctx, n_batch, pos;
+    /* backend buffers */
+    void **k_cache, **v_cache; /* per layer [n_ctx][kv_dim] */
+    float *x, *h, *q, *k, *v, *qkv, *att, *ffa, *ffb, *logits_dev;
+    int32_t *ids_dev, *pos_dev, *argmax_dev;
+    /* host side */
+    float *logits;       /* [n_logits][n_vocab] */
+    int32_t n_logits;    /* rows valid in `logits` from the last decode */
+    int32_t logits_first; /* index in the batch of logits row 0 */
+    int32_t logits_cap;
+    int32_t *pos_host;
+};
+
+/* Run the transformer on n (<= n_batch) tokens whose ids and positions are
+ * already in ids_dev / pos_dev; writes logits_dev (or argmax_dev). */
+void ig_forward(ingot_context *c, int n, ig_out_mode mode);
+
+#endif

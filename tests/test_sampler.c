@@ -1,0 +1,115 @@
+/* Sampling on crafted distributions: each filter keeps exactly the tokens
+ * its definition says, seeded runs repeat, and the draw follows the
+ * probabilities. */
+#include "ingot.h"
+#include "test.h"
+
+#define NV 8
+
+/* Draw many times and return how often each id came up. */
+static void histogram(ingot_sampler_params p, const float *lg, int draws, int *hist) {
+    ingot_sampler *s = ingot_sampler_new(&p);
+    memset(hist, 0, NV * sizeof *hist);
+    for (int i = 0; i < draws; i++) {
+        int32_t id = ingot_sampler_sample(s, lg, NV);
+        if (id >= 0 && id < NV) hist[id]++;
+    }
+    ingot_sampler_free(s);
+}
+
+static ingot_sampler_params plain(void) {
+    ingot_sampler_params p = ingot_sampler_default_params();
+    p.temp = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.repeat_penalty = 1.0f;
+    p.seed = 1234;
+    return p;
+}
+
+int main(void) {
+    /* probabilities 0.4 0.2 0.15 0.1 0.08 0.04 0.02 0.01 */
+    const double prob[NV] = {0.4, 0.2, 0.15, 0.1, 0.08, 0.04, 0.02, 0.01};
+    float lg[NV];
+    for (int i = 0; i < NV; i++) lg[i] = (float)log(prob[i]);
+    int h[NV];
+
+    /* greedy picks the max, lowest id on ties */
+    ingot_sampler_params p = plain();
+    p.temp = 0;
+    ingot_sampler *s = ingot_sampler_new(&p);
+    CHECK(ingot_sampler_is_greedy(s), "temp 0 is greedy");
+    CHECK(ingot_sampler_sample(s, lg, NV) == 0, "greedy max");
+    float tie[NV] = {0, 3, 1, 3, 0, 0, 0, 0};
+    CHECK(ingot_sampler_sample(s, tie, NV) == 1, "greedy tie -> lower id");
+    ingot_sampler_free(s);
+
+    /* plain sampling follows the distribution (20000 draws: 3 sigma of
+     * a p=0.4 binomial is ~0.011) */
+    histogram(plain(), lg, 20000, h);
+    for (int i = 0; i < NV; i++)
+        CHECK(fabs(h[i] / 20000.0 - prob[i]) < 0.015, "freq of %d: %.4f vs %.2f", i, h[i] / 20000.0, prob[i]);
+
+    /* top-k 3 keeps ids 0..2 renormalised: 0.4/0.75 ... */
+    p = plain();
+    p.top_k = 3;
+    histogram(p, lg, 20000, h);
+    for (int i = 3; i < NV; i++) CHECK(h[i] == 0, "top-k leaked id %d", i);
+    CHECK(fabs(h[0] / 20000.0 - 0.4 / 0.75) < 0.02, "top-k renormalised");
+
+    /* top-p 0.7: smallest prefix with mass >= 0.7 is {0,1,2} (0.75) */
+    p = plain();
+    p.top_p = 0.7f;
+    histogram(p, lg, 5000, h);
+    CHECK(h[0] && h[1] && h[2], "top-p keeps 0..2");
+    for (int i = 3; i < NV; i++) CHECK(h[i] == 0, "top-p leaked id %d", i);
+    /* top-p 0.39 keeps exactly the first (its mass is 0.4) */
+    p.top_p = 0.39f;
+    histogram(p, lg, 2000, h);
+    CHECK(h[0] == 2000, "top-p 0.39 keeps only id 0 (%d)", h[0]);
+
+    /* min-p 0.3: keep p >= 0.3*0.4 = 0.12 -> ids 0,1,2 */
+    p = plain();
+    p.min_p = 0.3f;
+    histogram(p, lg, 5000, h);
+    CHECK(h[0] && h[1] && h[2], "min-p keeps 0..2");
+    for (int i = 3; i < NV; i++) CHECK(h[i] == 0, "min-p leaked id %d", i);
+
+    /* low temperature sharpens, high flattens */
+    p = plain();
+    p.temp = 0.1f;
+    histogram(p, lg, 2000, h);
+    CHECK(h[0] > 1990, "temp 0.1 concentrates on the top (%d)", h[0]);
+    p.temp = 5.0f;
+    histogram(p, lg, 20000, h);
+    CHECK(h[7] > 20000 * 0.05, "temp 5 flattens (%d)", h[7]);
+
+    /* repetition penalty: a penalised top token loses to the runner-up */
+    p = plain();
+    p.temp = 0;
+    p.repeat_penalty = 10.0f;
+    p.repeat_last_n = 4;
+    s = ingot_sampler_new(&p);
+    CHECK(!ingot_sampler_is_greedy(s), "penalty disables the device argmax path");
+    float pos[NV] = {2.0f, 1.5f, 0, 0, 0, 0, 0, -1.0f};
+    ingot_sampler_accept(s, 0);
+    CHECK(ingot_sampler_sample(s, pos, NV) == 1, "penalised 0 -> 1");
+    /* history window: after 4 other tokens, 0 is forgotten */
+    for (int i = 0; i < 4; i++) ingot_sampler_accept(s, 5);
+    CHECK(ingot_sampler_sample(s, pos, NV) == 0, "window forgets");
+    ingot_sampler_free(s);
+
+    /* seeded runs repeat; different seeds differ */
+    p = plain();
+    int32_t a[64], b[64], c[64];
+    for (int r = 0; r < 3; r++) {
+        p.seed = r == 2 ? 99 : 42;
+        s = ingot_sampler_new(&p);
+        for (int i = 0; i < 64; i++) (r == 0 ? a : r == 1 ? b : c)[i] = ingot_sampler_sample(s, lg, NV);
+        ingot_sampler_free(s);
+    }
+    CHECK(!memcmp(a, b, sizeof a), "same seed, same tokens");
+    CHECK(memcmp(a, c, sizeof a) != 0, "other seed, other tokens");
+    return test_done();
+}
