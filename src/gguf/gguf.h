@@ -62,6 +62,12 @@ typedef struct gguf_tensor {
     const void *data; /* into the buffer */
 } gguf_tensor;
 
+/* Open-addressing hash over names (private to gguf.c). */
+typedef struct gguf_index {
+    int64_t *slot; /* entry index + 1; 0 = empty */
+    uint64_t mask;
+} gguf_index;
+
 typedef struct gguf {
     const char *path;    /* for messages */
     uint32_t version;
@@ -77,6 +83,7 @@ typedef struct gguf {
     void *mapping;
     uint64_t map_size;
     void *arena;
+    gguf_index kv_index, tensor_index; /* gguf_find / gguf_find_tensor in O(1) */
 } gguf;
 
 /* Parse a buffer. `name` is used in messages. The buffer must outlive the
@@ -101,6 +108,14 @@ bool gguf_get_arr(const gguf *g, const char *key, uint32_t *elem_type, uint64_t 
 const gguf_value *gguf_get_val(const gguf *g, const char *key);
 float gguf_arr_f32(const gguf_value *v, uint64_t i);   /* numeric array element as float */
 int64_t gguf_arr_i64(const gguf_value *v, uint64_t i); /* integer array element */
+
+/* "u32", "string", ... ("unknown" for a bad id). */
+const char *gguf_vtype_name(uint32_t vtype);
+/* The public handle is the internal one (ingot_gguf_* take a cast gguf *). */
+static inline ingot_gguf *gguf_public(gguf *g) { return (ingot_gguf *)g; }
+static inline const gguf *gguf_internal(const ingot_gguf *g) { return (const gguf *)g; }
+/* Same contract as ingot_gguf_value_json(), for any value. */
+size_t gguf_value_json(const gguf_value *v, size_t max_items, char *buf, size_t cap);
 
 /* ---- Writer ---------------------------------------------------------- */
 /* Builds a GGUF v3 file: add metadata and tensor infos, then write. Tensor
