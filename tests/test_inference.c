@@ -1,5 +1,5 @@
 /* End-to-end CPU inference against llama.cpp's reference outputs
- * (tests/data/reference/*.json; how they were made and how to compare them
+ * (tests/data/reference/<model>.json; how they were made and how to compare them
  * fairly: tests/data/reference/README.md).
  *
  * For each model and both KV cache precisions:

@@ -31,7 +31,9 @@ ingot_status ingot_context_new(ingot_model *m, const ingot_context_params *param
     if (!m->be) return ig_err(INGOT_ERR_INVALID_ARG, "%s: model was loaded vocab-only", m->path);
     ingot_context *c = calloc(1, sizeof *c);
     if (!c) return ig_err(INGOT_ERR_NOMEM, "out of memory");
+    static _Atomic int next_graph_id;
     c->m = m;
+    c->graph_id = ++next_graph_id;
     c->p = params ? *params : ingot_context_default_params();
     const ig_hparams *hp = &m->hp;
     if (c->p.kv_type != INGOT_KV_F16 && c->p.kv_type != INGOT_KV_F32) {

@@ -15,6 +15,7 @@ struct ingot_context {
     ingot_model *m;
     ingot_context_params p;
     uint32_t n_ctx, n_batch, pos;
+    int graph_id; /* distinguishes this context's recorded steps from others' */
     /* backend buffers */
     void **k_cache, **v_cache; /* per layer [n_ctx][kv_dim] */
     float *x, *h, *q, *k, *v, *qkv, *att, *ffa, *ffb, *logits_dev;

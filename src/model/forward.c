@@ -22,7 +22,7 @@ void ig_forward(ingot_context *c, int n, ig_out_mode mode) {
 
     /* A decode step (n == 1) always issues the same ops on the same
      * buffers, so a backend that can record it (CUDA graphs) replays it. */
-    const int graph_key = n == 1 ? (int)mode + 1 : 0;
+    const int graph_key = n == 1 ? c->graph_id * 4 + (int)mode + 1 : 0;
     if (graph_key && B->graph_replay && B->graph_replay(be, graph_key)) return;
     if (graph_key && B->capture_begin) B->capture_begin(be, graph_key);
 

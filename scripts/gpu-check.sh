@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Build, test and benchmark the CUDA backend on a GPU machine in one go.
+#   scripts/gpu-check.sh [build-dir]
+# Logs go to $OUT (or ./gpu-check-out); a short table is printed last.
+# Used with the device tool, carrying build-carry/ (a static PCRE2 and
+# pkg-config for images that lack them):
+#   run(command="bash scripts/gpu-check.sh", carry=["build-carry"])
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build-gpu}
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+t0=$(date +%s)
+
+if ! command -v pkg-config >/dev/null && [ -x build-carry/bin/pkg-config ]; then
+  export PATH=$PWD/build-carry/bin:$PATH LD_LIBRARY_PATH=$PWD/build-carry/bin:${LD_LIBRARY_PATH:-}
+fi
+if ! pkg-config --exists libpcre2-8 2>/dev/null && [ -d build-carry/pcre2 ]; then
+  export PKG_CONFIG_PATH=$PWD/build-carry/pcre2/lib/pkgconfig
+fi
+# cuBLAS and the benchmark come from src/backend/cuda/cuda.cmake; until the
+# top-level CMakeLists includes it, include it in this (throwaway) copy.
+if ! grep -q 'cuda/cuda.cmake' CMakeLists.txt; then
+  echo 'include(${PROJECT_SOURCE_DIR}/src/backend/cuda/cuda.cmake OPTIONAL)' >> CMakeLists.txt
+  echo "note: cuda.cmake appended to this copy's CMakeLists.txt"
+fi
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader \
+  | tee "$OUT/gpu.txt"
+
+{ cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 &&
+  cmake --build "$B" -j16; } > "$OUT/build.log" 2>&1
+build_rc=$?
+grep -E "error|warning: .*cuda" "$OUT/build.log" | head -20
+echo "build rc=$build_rc ($(( $(date +%s) - t0 ))s)"
+
+test_rc=skip
+if [ $build_rc -eq 0 ]; then
+  (cd "$B" && INGOT_TEST_VERBOSE=1 ctest -R 'cuda|backend' --output-on-failure -V) > "$OUT/test.log" 2>&1
+  test_rc=$?
+  grep -E "FAIL|passed|skipped|Passed|Failed|seed" "$OUT/test.log" | head -60
+  echo "tests rc=$test_rc ($(( $(date +%s) - t0 ))s)"
+  # 16-byte loads and integer dot products in the q4_0 / q4_K decode kernels?
+  if command -v cuobjdump >/dev/null; then
+    cuobjdump -sass "$B/libingot.a" 2>/dev/null > "$OUT/sass.txt"
+    for k in 'k_mv_qILi2ELi1E' 'k_mv_qILi12ELi1E' 'k_mv_qILi14ELi1E'; do
+      awk -v k="$k" '/Function :/{p=index($0,k)>0} p' "$OUT/sass.txt" > /tmp/k.sass
+      echo "sass $k: $(grep -c 'LDG.E.128' /tmp/k.sass) LDG.128, $(grep -c 'IDP.4A' /tmp/k.sass) IDP.4A, $(grep -cE 'LDL|STL' /tmp/k.sass) local"
+    done
+  fi
+  if [ -x "$B/bench_cuda_ops" ]; then
+    timeout 300 "$B/bench_cuda_ops" 20 > "$OUT/bench.log" 2>&1
+    echo "bench rc=$? ($(( $(date +%s) - t0 ))s)"
+    # A/B: the same model without programmatic dependent launch
+    INGOT_CUDA_NO_PDL=1 timeout 120 "$B/bench_cuda_ops" 10 model > "$OUT/bench_nopdl.log" 2>&1
+    echo "bench (no PDL) rc=$? ($(( $(date +%s) - t0 ))s)"
+  fi
+fi
+echo
+echo "================ summary ================"
+cat "$OUT/gpu.txt"
+echo "build rc=$build_rc  tests rc=$test_rc"
+grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
+[ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
+[ -f "$OUT/bench_nopdl.log" ] && { echo "--- without PDL:"; grep -E "tok/s|error" "$OUT/bench_nopdl.log"; }
+exit 0

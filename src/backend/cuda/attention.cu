@@ -1,0 +1,544 @@
+/* Causal attention over the KV cache with an online softmax.
+ *
+ * Decode (few tokens): split-K "flash-decoding". The keys 0..pos[i] are cut
+ * into nsplit chunks, one CTA per (head, chunk, token); each keeps a running
+ * max, sum and weighted V, and a second kernel merges the chunks. The chunk
+ * bounds come from pos[] in device memory, so a recorded graph stays right
+ * as the cache grows; nsplit depends only on n_ctx.
+ *
+ * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
+ * shared memory, a warp per query, lanes over keys for Q.K and over
+ * dimensions for P.V.
+ */
+#include <math.h>
+
+#include <mma.h>
+#include <stdlib.h>
+
+#include "common.cuh"
+
+using namespace nvcuda;
+
+/* Template branches for other widths are unreachable by design. */
+#pragma nv_diag_suppress 128
+
+/* Cache row element e of KV head g at position t. */
+template <bool F16>
+static __device__ __forceinline__ float kv_at(const void *c, size_t idx) {
+    if (F16) return __half2float(((const __half *)c)[idx]);
+    return ((const float *)c)[idx];
+}
+
+/* ---- decode: split-K ------------------------------------------------------- */
+
+#define DEC_WARPS 4
+#define DEC_KPW 8 /* keys per warp per step: their loads are all in flight at once */
+
+/* DPL values of a row slice for lane `lane` (dims lane*DPL ...), 16/8/4-byte
+ * loads when the head is exactly 32*DPL wide, guarded scalars otherwise. */
+template <int DPL, bool F16, bool VEC>
+static __device__ __forceinline__ void ld_slice(const void *base, size_t off, int lane, int hd, float *y) {
+    if (VEC) {
+        if (F16) {
+            const __half *p = (const __half *)base + off + lane * DPL;
+            if (DPL == 8) {
+                uint4 r = *(const uint4 *)p;
+                const __half2 *h = (const __half2 *)&r;
+#pragma unroll
+                for (int k = 0; k < 4; k++) { float2 f = __half22float2(h[k]); y[2 * k] = f.x, y[2 * k + 1] = f.y; }
+            } else if (DPL == 4) {
+                uint2 r = *(const uint2 *)p;
+                const __half2 *h = (const __half2 *)&r;
+#pragma unroll
+                for (int k = 0; k < 2; k++) { float2 f = __half22float2(h[k]); y[2 * k] = f.x, y[2 * k + 1] = f.y; }
+            } else if (DPL == 2) {
+                float2 f = __half22float2(*(const __half2 *)p);
+                y[0] = f.x, y[1] = f.y;
+            } else {
+                y[0] = __half2float(*p);
+            }
+        } else {
+            const float *p = (const float *)base + off + lane * DPL;
+            if (DPL >= 4) {
+#pragma unroll
+                for (int k = 0; k < DPL; k += 4) {
+                    float4 f = *(const float4 *)(p + k);
+                    y[k] = f.x, y[k + 1] = f.y, y[k + 2] = f.z, y[k + 3] = f.w;
+                }
+            } else if (DPL == 2) {
+                float2 f = *(const float2 *)p;
+                y[0] = f.x, y[1] = f.y;
+            } else {
+                y[0] = *p;
+            }
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        int e = lane * DPL + j;
+        y[j] = e < hd ? kv_at<F16>(base, off + e) : 0.0f;
+    }
+}
+
+template <int DPL, bool F16, bool VEC>
+static __global__ void __launch_bounds__(DEC_WARPS * 32)
+    k_attn_split(float *out, float *part, const float *q, int ld_q, const void *kc, const void *vc,
+                 const int32_t *pos, int n_head, int group, int hd, float scale, int nsplit) {
+    pdl_trigger();
+    pdl_wait();
+    const int h = blockIdx.x, s = blockIdx.y, i = blockIdx.z;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int kv_dim = (n_head / group) * hd, g = h / group;
+    const int len = pos[i] + 1;
+    /* chunks of whole 32-key steps, decided from the length in device memory */
+    const int STEP = DEC_WARPS * DEC_KPW;
+    int chunk = (len + nsplit - 1) / nsplit;
+    chunk = (chunk + STEP - 1) / STEP * STEP;
+    const int t0 = s * chunk, t1 = min(len, t0 + chunk);
+
+    __shared__ float sm[DEC_WARPS], sl[DEC_WARPS], so[DEC_WARPS][32 * DPL];
+
+    float qv[DPL], o[DPL];
+    const float *qr = q + (size_t)i * ld_q + (size_t)h * hd;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        int e = lane * DPL + j;
+        float v = e < hd ? qr[e] : 0.0f;
+        if (F16) v = __half2float(__float2half_rn(v)); /* as ggml: q meets an f16 cache in f16 */
+        qv[j] = v * scale;
+        o[j] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const size_t base = (size_t)g * hd;
+    for (int tb = t0 + w * DEC_KPW; tb < t1; tb += STEP) {
+        float kf[DEC_KPW][DPL], vf[DEC_KPW][DPL], sc[DEC_KPW];
+#pragma unroll
+        for (int j = 0; j < DEC_KPW; j++) {
+            int t = tb + j < t1 ? tb + j : t1 - 1; /* clamp: masked below */
+            size_t row = (size_t)t * kv_dim + base;
+            ld_slice<DPL, F16, VEC>(kc, row, lane, hd, kf[j]);
+            ld_slice<DPL, F16, VEC>(vc, row, lane, hd, vf[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < DEC_KPW; j++) {
+            float a = 0.0f;
+#pragma unroll
+            for (int e = 0; e < DPL; e++) a += qv[e] * kf[j][e];
+            sc[j] = a;
+        }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1)
+#pragma unroll
+            for (int j = 0; j < DEC_KPW; j++) sc[j] += __shfl_xor_sync(0xffffffffu, sc[j], off);
+        float mx = m;
+#pragma unroll
+        for (int j = 0; j < DEC_KPW; j++) {
+            if (tb + j >= t1) sc[j] = -INFINITY;
+            mx = fmaxf(mx, sc[j]);
+        }
+        float corr = __expf(m - mx);
+        l *= corr;
+#pragma unroll
+        for (int e = 0; e < DPL; e++) o[e] *= corr;
+#pragma unroll
+        for (int j = 0; j < DEC_KPW; j++) {
+            float p = __expf(sc[j] - mx);
+            l += p;
+#pragma unroll
+            for (int e = 0; e < DPL; e++) o[e] += p * vf[j][e];
+        }
+        m = mx;
+    }
+    if (lane == 0) sm[w] = m, sl[w] = l;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) so[w][lane * DPL + j] = o[j];
+    __syncthreads();
+    float M = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < DEC_WARPS; k++) M = fmaxf(M, sm[k]);
+    float L = 0.0f;
+    float f[DEC_WARPS];
+#pragma unroll
+    for (int k = 0; k < DEC_WARPS; k++) {
+        f[k] = sm[k] == -INFINITY ? 0.0f : __expf(sm[k] - M);
+        L += sl[k] * f[k];
+    }
+    for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+        float O = 0.0f;
+#pragma unroll
+        for (int k = 0; k < DEC_WARPS; k++) O += so[k][e] * f[k];
+        if (nsplit == 1) {
+            out[(size_t)i * n_head * hd + (size_t)h * hd + e] = O / L;
+        } else {
+            float *pp = part + (((size_t)i * n_head + h) * nsplit + s) * (hd + 2);
+            pp[2 + e] = O;
+            if (e == 0) pp[0] = M, pp[1] = L;
+        }
+    }
+}
+
+static __global__ void k_attn_combine(float *out, const float *part, int n_head, int hd, int nsplit) {
+    pdl_trigger();
+    pdl_wait();
+    const int h = blockIdx.x, i = blockIdx.y;
+    const float *pp = part + ((size_t)i * n_head + h) * nsplit * (hd + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < nsplit; s++) M = fmaxf(M, pp[s * (hd + 2)]);
+    for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+        float L = 0.0f, O = 0.0f;
+        for (int s = 0; s < nsplit; s++) {
+            const float *p = pp + s * (hd + 2);
+            if (p[0] == -INFINITY) continue; /* chunk past the end of the sequence */
+            float f = __expf(p[0] - M);
+            L += p[1] * f;
+            O += p[2 + e] * f;
+        }
+        out[(size_t)i * n_head * hd + (size_t)h * hd + e] = O / L;
+    }
+}
+
+/* ---- prefill: tiled ------------------------------------------------------- */
+
+#define PF_Q 8   /* queries (warps) per CTA */
+#define PF_K 32  /* keys per tile */
+
+template <int DPL, bool F16>
+static __global__ void __launch_bounds__(PF_Q * 32)
+    k_attn_prefill(float *out, const float *q, int ld_q, const void *kc, const void *vc, const int32_t *pos,
+                   int n, int n_head, int group, int hd, float scale) {
+    pdl_trigger();
+    pdl_wait();
+    extern __shared__ float smem[];
+    float *Ks = smem;                       /* [PF_K][hd+1] */
+    float *Vs = Ks + PF_K * (hd + 1);       /* [PF_K][hd]   */
+    float *Qs = Vs + PF_K * hd;             /* [PF_Q][hd]   */
+    __shared__ int maxpos;
+
+    const int h = blockIdx.x, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int i = blockIdx.y * PF_Q + w;
+    const int kv_dim = (n_head / group) * hd, g = h / group;
+    const int mypos = i < n ? pos[i] : -1;
+    if (threadIdx.x == 0) maxpos = -1;
+    __syncthreads();
+    if (lane == 0) atomicMax(&maxpos, mypos);
+    if (i < n) {
+        const float *qr = q + (size_t)i * ld_q + (size_t)h * hd;
+        for (int e = lane; e < hd; e += 32) {
+            float v = qr[e];
+            if (F16) v = __half2float(__float2half_rn(v));
+            Qs[w * hd + e] = v * scale;
+        }
+    }
+    __syncthreads();
+    const int last = maxpos;
+
+    float m = -INFINITY, l = 0.0f, o[DPL];
+#pragma unroll
+    for (int c = 0; c < DPL; c++) o[c] = 0.0f;
+
+    for (int t0 = 0; t0 <= last; t0 += PF_K) {
+        __syncthreads(); /* previous tile fully consumed */
+        for (int idx = threadIdx.x; idx < PF_K * hd; idx += blockDim.x) {
+            int j = idx / hd, e = idx % hd, t = t0 + j;
+            float kv = 0.0f, vv = 0.0f;
+            if (t <= last) {
+                size_t off = (size_t)t * kv_dim + (size_t)g * hd + e;
+                kv = kv_at<F16>(kc, off);
+                vv = kv_at<F16>(vc, off);
+            }
+            Ks[j * (hd + 1) + e] = kv;
+            Vs[j * hd + e] = vv;
+        }
+        __syncthreads();
+        if (t0 > mypos) continue; /* this query is done (also i >= n) */
+        const float *kr = Ks + lane * (hd + 1), *qr = Qs + w * hd;
+        float sc = 0.0f;
+        for (int e = 0; e < hd; e++) sc += qr[e] * kr[e];
+        if (t0 + lane > mypos) sc = -INFINITY;
+        float mn = fmaxf(m, warp_max(sc));
+        float corr = __expf(m - mn), p = __expf(sc - mn);
+        l = l * corr + warp_sum(p);
+#pragma unroll
+        for (int c = 0; c < DPL; c++) o[c] *= corr;
+        for (int j = 0; j < PF_K; j++) {
+            float pj = __shfl_sync(0xffffffffu, p, j);
+#pragma unroll
+            for (int c = 0; c < DPL; c++) {
+                int e = lane + 32 * c;
+                if (e < hd) o[c] += pj * Vs[j * hd + e];
+            }
+        }
+        m = mn;
+    }
+    if (i < n) {
+        float *orow = out + (size_t)i * n_head * hd + (size_t)h * hd;
+#pragma unroll
+        for (int c = 0; c < DPL; c++) {
+            int e = lane + 32 * c;
+            if (e < hd) orow[e] = o[c] / l;
+        }
+    }
+}
+
+
+/* ---- prefill on tensor cores (f16 cache) -------------------------------------
+ * CTA = one head x 64 queries (4 warps x 16 rows); K/V tiles of 32 keys in
+ * shared memory. Two passes over the keys instead of an online softmax:
+ * pass 1 finds each row's max and sum, pass 2 recomputes the scores and
+ * accumulates P.V in wmma fragments, so the accumulators never need the
+ * per-row rescaling that wmma's opaque fragment layout makes awkward. The
+ * extra Q.K product is cheap on tensor cores. q and p are rounded to f16 as
+ * ggml's CPU path rounds them. */
+
+#define FA_W 4
+#define FA_BK 32
+
+template <int HD> struct fa_cfg {
+    enum { LD = HD + 8, PLD = FA_BK + 8, SLD = HD > FA_BK ? HD : FA_BK };
+    static size_t smem() {
+        return (size_t)FA_W * 16 * LD * 2 + 2 * (size_t)FA_BK * LD * 2 + (size_t)FA_W * 16 * SLD * 4 +
+               (size_t)FA_W * 16 * PLD * 2;
+    }
+};
+
+template <int HD>
+static __device__ __forceinline__ void fa_scores(const __half *Qw, const __half *Ks, float *S) {
+    typedef fa_cfg<HD> C;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+    wmma::fill_fragment(acc[0], 0.0f);
+    wmma::fill_fragment(acc[1], 0.0f);
+#pragma unroll
+    for (int kd = 0; kd < HD / 16; kd++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+        wmma::load_matrix_sync(a, Qw + kd * 16, C::LD);
+#pragma unroll
+        for (int nb = 0; nb < 2; nb++) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+            wmma::load_matrix_sync(b, Ks + nb * 16 * C::LD + kd * 16, C::LD);
+            wmma::mma_sync(acc[nb], a, b, acc[nb]);
+        }
+    }
+    wmma::store_matrix_sync(S, acc[0], C::SLD, wmma::mem_row_major);
+    wmma::store_matrix_sync(S + 16, acc[1], C::SLD, wmma::mem_row_major);
+}
+
+template <int HD>
+static __device__ __forceinline__ void fa_load_tile(__half *dst, const __half *cache, int t0, int last, int kv_dim,
+                                                    int g) {
+    typedef fa_cfg<HD> C;
+    for (int idx = threadIdx.x; idx < FA_BK * HD / 8; idx += blockDim.x) {
+        int j = idx / (HD / 8), e = (idx % (HD / 8)) * 8, t = t0 + j;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (t <= last) v = *(const uint4 *)(cache + (size_t)t * kv_dim + (size_t)g * HD + e);
+        *(uint4 *)(dst + j * C::LD + e) = v;
+    }
+}
+
+template <int HD>
+static __global__ void __launch_bounds__(FA_W * 32)
+    k_attn_wmma(float *out, const float *q, int ld_q, const __half *kc, const __half *vc, const int32_t *pos, int n,
+                int n_head, int group, float scale) {
+    typedef fa_cfg<HD> C;
+    pdl_trigger();
+    pdl_wait();
+    extern __shared__ __align__(128) unsigned char fa_smem[];
+    __half *Qs = (__half *)fa_smem;
+    __half *Ks = Qs + FA_W * 16 * C::LD;
+    __half *Vs = Ks + FA_BK * C::LD;
+    float *Sall = (float *)(Vs + FA_BK * C::LD);
+    __half *Pall = (__half *)(Sall + FA_W * 16 * C::SLD);
+    __shared__ int cta_last;
+
+    const int h = blockIdx.x, w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int i0 = blockIdx.y * FA_W * 16, kv_dim = (n_head / group) * HD, g = h / group;
+    float *S = Sall + w * 16 * C::SLD;
+    __half *P = Pall + w * 16 * C::PLD;
+    const __half *Qw = Qs + w * 16 * C::LD;
+
+    if (threadIdx.x == 0) cta_last = -1;
+    for (int idx = threadIdx.x; idx < FA_W * 16 * HD; idx += blockDim.x) {
+        int r = idx / HD, e = idx % HD, i = i0 + r;
+        Qs[r * C::LD + e] = __float2half_rn(i < n ? q[(size_t)i * ld_q + (size_t)h * HD + e] : 0.0f);
+    }
+    /* lane pair (2r, 2r+1) owns row r, 16 score columns each */
+    const int r = lane >> 1, c0 = (lane & 1) * 16, i = i0 + w * 16 + r;
+    const int my_pos = i < n ? pos[i] : -1;
+    int wl = my_pos;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) wl = max(wl, __shfl_xor_sync(0xffffffffu, wl, o));
+    const int warp_last = wl;
+    __syncthreads();
+    if (lane == 0) atomicMax(&cta_last, warp_last);
+    __syncthreads();
+    const int last = cta_last;
+
+    /* pass 1: row max and sum */
+    float m = -INFINITY, l = 0.0f;
+    for (int t0 = 0; t0 <= last; t0 += FA_BK) {
+        __syncthreads();
+        fa_load_tile<HD>(Ks, kc, t0, last, kv_dim, g);
+        __syncthreads();
+        if (t0 > warp_last) continue;
+        fa_scores<HD>(Qw, Ks, S);
+        __syncwarp();
+        float tm = -INFINITY;
+        float sv[16];
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+            float sc = S[r * C::SLD + c0 + c] * scale;
+            sv[c] = t0 + c0 + c <= my_pos ? sc : -INFINITY;
+            tm = fmaxf(tm, sv[c]);
+        }
+        float mn = fmaxf(m, tm);
+        if (mn != -INFINITY) {
+            float acc = 0.0f;
+#pragma unroll
+            for (int c = 0; c < 16; c++) acc += __expf(sv[c] - mn);
+            l = l * __expf(m - mn) + acc;
+            m = mn;
+        }
+        __syncwarp();
+    }
+    {
+        float mo = __shfl_xor_sync(0xffffffffu, m, 1), lo = __shfl_xor_sync(0xffffffffu, l, 1);
+        float M = fmaxf(m, mo);
+        float L = (m == -INFINITY ? 0.0f : l * __expf(m - M)) + (mo == -INFINITY ? 0.0f : lo * __expf(mo - M));
+        m = M;
+        l = L;
+    }
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+
+    /* pass 2: P.V */
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> O[HD / 16];
+#pragma unroll
+    for (int j = 0; j < HD / 16; j++) wmma::fill_fragment(O[j], 0.0f);
+    for (int t0 = 0; t0 <= last; t0 += FA_BK) {
+        __syncthreads();
+        fa_load_tile<HD>(Ks, kc, t0, last, kv_dim, g);
+        fa_load_tile<HD>(Vs, vc, t0, last, kv_dim, g);
+        __syncthreads();
+        if (t0 > warp_last) continue;
+        fa_scores<HD>(Qw, Ks, S);
+        __syncwarp();
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+            float sc = S[r * C::SLD + c0 + c] * scale;
+            float p = t0 + c0 + c <= my_pos ? __expf(sc - m) * inv : 0.0f;
+            P[r * C::PLD + c0 + c] = __float2half_rn(p);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int kk = 0; kk < FA_BK / 16; kk++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+            wmma::load_matrix_sync(a, P + kk * 16, C::PLD);
+#pragma unroll
+            for (int j = 0; j < HD / 16; j++) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
+                wmma::load_matrix_sync(b, Vs + kk * 16 * C::LD + j * 16, C::LD);
+                wmma::mma_sync(O[j], a, b, O[j]);
+            }
+        }
+        __syncwarp();
+    }
+    /* out rows through shared memory: the last CTA's rows may pass n */
+#pragma unroll
+    for (int j = 0; j < HD / 16; j++) wmma::store_matrix_sync(S + j * 16, O[j], C::SLD, wmma::mem_row_major);
+    __syncwarp();
+    for (int idx = lane; idx < 16 * HD; idx += 32) {
+        int rr = idx / HD, e = idx % HD, ii = i0 + w * 16 + rr;
+        if (ii < n) out[(size_t)ii * n_head * HD + (size_t)h * HD + e] = S[rr * C::SLD + e];
+    }
+}
+
+template <int HD>
+static void fa_run(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
+                   const int32_t *pos, const ig_attn *a) {
+    size_t smem = fa_cfg<HD>::smem();
+    static bool raised = false;
+    if (!raised) {
+        CU_CHECK(c, cudaFuncSetAttribute(k_attn_wmma<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        raised = true;
+    }
+    dim3 grid(a->n_head, (n + FA_W * 16 - 1) / (FA_W * 16));
+    cu_launch(c, k_attn_wmma<HD>, grid, dim3(FA_W * 32), smem, out, q, ld_q, (const __half *)kc, (const __half *)vc,
+              pos, n, a->n_head, a->n_head / a->n_head_kv, a->scale);
+}
+
+/* Tensor-core prefill when the cache is f16 and the head width is one we
+ * instantiate; false: use the CUDA-core kernel. */
+static bool attn_prefill_tc(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
+                            const int32_t *pos, const ig_attn *a) {
+    if (a->kv_type != INGOT_KV_F16 || getenv("INGOT_CUDA_NO_TC_ATTN")) return false;
+    switch (a->head_dim) {
+    case 32: fa_run<32>(c, out, q, ld_q, kc, vc, n, pos, a); return true;
+    case 64: fa_run<64>(c, out, q, ld_q, kc, vc, n, pos, a); return true;
+    case 128: fa_run<128>(c, out, q, ld_q, kc, vc, n, pos, a); return true;
+    case 256: fa_run<256>(c, out, q, ld_q, kc, vc, n, pos, a); return true;
+    default: return false;
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+template <int DPL, bool F16>
+static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
+                     const int32_t *pos, const ig_attn *a) {
+    const int group = a->n_head / a->n_head_kv, hd = a->head_dim;
+    if (n <= 4) {
+        int want = (4 * c->n_sm + a->n_head * n - 1) / (a->n_head * n);
+        int nsplit = a->n_ctx / 64;
+        if (nsplit > want) nsplit = want;
+        if (nsplit > 32) nsplit = 32;
+        if (nsplit < 1) nsplit = 1;
+        float *part = NULL;
+        if (nsplit > 1) {
+            part = (float *)cu_scratch(c, SCR_ATTN, (size_t)n * a->n_head * nsplit * (hd + 2) * sizeof(float));
+            if (!part) return;
+        }
+        dim3 grid(a->n_head, nsplit, n);
+        if (hd == 32 * DPL && (DPL > 1 || !F16))
+            cu_launch(c, k_attn_split<DPL, F16, true>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc, pos,
+                      a->n_head, group, hd, a->scale, nsplit);
+        else
+            cu_launch(c, k_attn_split<DPL, F16, false>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc,
+                      pos, a->n_head, group, hd, a->scale, nsplit);
+        if (nsplit > 1)
+            cu_launch(c, k_attn_combine, dim3(a->n_head, n), dim3(hd < 128 ? 128 : 256), 0, out, (const float *)part,
+                      a->n_head, hd, nsplit);
+        return;
+    }
+    if (attn_prefill_tc(c, out, q, ld_q, kc, vc, n, pos, a)) return;
+    size_t smem = ((size_t)PF_K * (hd + 1) + (size_t)PF_K * hd + (size_t)PF_Q * hd) * sizeof(float);
+    static bool raised = false; /* per instantiation */
+    if (smem > 48 * 1024 && !raised) {
+        CU_CHECK(c, cudaFuncSetAttribute(k_attn_prefill<DPL, F16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)smem));
+        raised = true;
+    }
+    dim3 grid(a->n_head, (n + PF_Q - 1) / PF_Q);
+    cu_launch(c, k_attn_prefill<DPL, F16>, grid, dim3(PF_Q * 32), smem, out, q, ld_q, kc, vc, pos, n, a->n_head,
+              group, hd, a->scale);
+}
+
+template <int DPL>
+static void attn_kv(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
+                    const int32_t *pos, const ig_attn *a) {
+    if (a->kv_type == INGOT_KV_F16) attn_run<DPL, true>(c, out, q, ld_q, kc, vc, n, pos, a);
+    else attn_run<DPL, false>(c, out, q, ld_q, kc, vc, n, pos, a);
+}
+
+void cu_attention(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
+                  const int32_t *pos, const ig_attn *a) {
+    if (n <= 0) return;
+    if (a->n_head_kv <= 0 || a->n_head % a->n_head_kv) {
+        cu_fail(c, INGOT_ERR_INVALID_ARG, __FILE__, __LINE__, "attention: n_head not a multiple of n_head_kv");
+        return;
+    }
+    int hd = a->head_dim;
+    if (hd <= 32) attn_kv<1>(c, out, q, ld_q, kc, vc, n, pos, a);
+    else if (hd <= 64) attn_kv<2>(c, out, q, ld_q, kc, vc, n, pos, a);
+    else if (hd <= 128) attn_kv<4>(c, out, q, ld_q, kc, vc, n, pos, a);
+    else if (hd <= 256) attn_kv<8>(c, out, q, ld_q, kc, vc, n, pos, a);
+    else cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "attention: head_dim > 256");
+}

@@ -1,0 +1,653 @@
+/* The CUDA backend: device selection, memory, weight upload, the op table
+ * and CUDA graphs. Every op only queues work on the context's one stream;
+ * the first failure is kept (file:line: reason) and reported by sync().
+ *
+ * Small fusions happen here, invisible to the caller: consecutive matmuls
+ * of decode size that read the same input are held back and launched as
+ * one kernel (Q/K/V, gate/up), and an add() that consumes the output of a
+ * single held-back matmul becomes that kernel's epilogue (the residual
+ * adds). Anything else first launches what is held back, so the stream
+ * order is always the call order.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common.cuh"
+
+extern "C" {
+#include "quant/quant.h"
+}
+
+#define CTX(be) ((cuda_ctx *)(be)->ctx)
+
+/* ---- errors ------------------------------------------------------------ */
+
+void cu_fail(cuda_ctx *c, ingot_status s, const char *file, int line, const char *what) {
+    if (c->err != INGOT_OK) return;
+    const char *f = strrchr(file, '/');
+    c->err = s;
+    snprintf(c->errmsg, sizeof c->errmsg, "cuda: %s:%d: %s", f ? f + 1 : file, line, what);
+}
+
+/* Report (and clear) the sticky error as the thread's error. */
+static ingot_status take_err(cuda_ctx *c) {
+    ingot_status s = c->err;
+    if (s != INGOT_OK) {
+        ig_err(s, "%s", c->errmsg);
+        c->err = INGOT_OK;
+    }
+    return s;
+}
+
+/* ---- scratch ------------------------------------------------------------ */
+
+void *cu_scratch(cuda_ctx *c, int slot, size_t bytes) {
+    if (c->scr[slot].cap >= bytes && c->scr[slot].p) return c->scr[slot].p;
+    size_t cap = bytes + bytes / 4;
+    cap = (cap + 255) & ~(size_t)255;
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, cap);
+    if (e != cudaSuccess) {
+        cu_fail(c, INGOT_ERR_NOMEM, __FILE__, __LINE__, cudaGetErrorString(e));
+        return NULL;
+    }
+    if (c->scr[slot].p) {
+        /* Recorded graphs may point at the old buffer: keep it until destroy. */
+        if (c->n_retired < MAX_RETIRED) c->retired[c->n_retired++] = c->scr[slot].p;
+    }
+    c->scr[slot].p = p;
+    c->scr[slot].cap = cap;
+    return p;
+}
+
+/* ---- caches of converted activations -------------------------------------- */
+
+static void inval_all(cuda_ctx *c) {
+    c->q8_src = NULL;
+    c->f16x_src = NULL;
+}
+
+static bool overlap(const void *a, size_t na, const void *b, size_t nb) {
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + nb && y < x + na;
+}
+
+/* Memory [p, p+bytes) was (or will be) rewritten. */
+static void wrote(cuda_ctx *c, const void *p, size_t bytes) {
+    if (c->q8_src && overlap(p, bytes, c->q8_src, c->q8_count * 4)) c->q8_src = NULL;
+    if (c->f16x_src && overlap(p, bytes, c->f16x_src, (size_t)c->f16x_n * c->f16x_cols * 4)) c->f16x_src = NULL;
+}
+
+/* ---- held-back matrix-vector products ---------------------------------------- */
+
+static void flush_ropes(cuda_ctx *c) {
+    for (int i = 0; i < c->n_rope_pend; i++) {
+        const cuda_ctx::rope_op *r = &c->rope_pend[i];
+        cu_rope(c, r->x, r->ld, r->n, r->n_head, r->head_dim, r->pos, &r->r);
+    }
+    c->n_rope_pend = 0;
+}
+
+static void flush(cuda_ctx *c) {
+    flush_ropes(c);
+    if (!c->pend_active) return;
+    c->pend_active = false;
+    cu_mv_launch(c, &c->pend);
+    for (int i = 0; i < c->pend.nd; i++) {
+        const mv_desc *d = &c->pend.d[i];
+        wrote(c, d->out, (size_t)c->pend.n * d->rows * 4);
+        if (d->out2) wrote(c, d->out2, (size_t)c->pend.n * d->rows * 4);
+    }
+}
+
+/* Every op that is not a matmul starts here. */
+static cuda_ctx *op_begin(ig_backend *be) {
+    cuda_ctx *c = CTX(be);
+    flush(c);
+    return c;
+}
+
+/* ---- device info ---------------------------------------------------------- */
+
+static const char *cuda_device_name(ig_backend *be) { return CTX(be)->name; }
+
+static void cuda_memory(ig_backend *be, size_t *free_b, size_t *total_b) {
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) != cudaSuccess) f = t = 0;
+    (void)be;
+    *free_b = f;
+    *total_b = t;
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+static void *cuda_alloc(ig_backend *be, size_t bytes) {
+    (void)be;
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 16);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* out-of-memory is not sticky: clear it */
+        ig_err(INGOT_ERR_NOMEM, "cuda: cannot allocate %zu bytes: %s", bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    return p;
+}
+
+static void drop_graphs(cuda_ctx *c) {
+    for (int i = 0; i < c->n_graphs; i++) cudaGraphExecDestroy(c->graphs[i].exec);
+    c->n_graphs = 0;
+}
+
+/* Freed memory may be what a recorded step points at (a context freed,
+ * another made): forget every graph rather than replay into freed memory. */
+static void cuda_dealloc(ig_backend *be, void *p) {
+    cuda_ctx *c = op_begin(be);
+    if (!p) return;
+    inval_all(c);
+    drop_graphs(c);
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    CU_CHECK(c, cudaFree(p));
+}
+
+static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void *host) {
+    cuda_ctx *c = op_begin(be);
+    qlayout L = ql_get(w->type);
+    if (!L.qk) {
+        const char *tn = ingot_type_name(w->type);
+        return ig_err(INGOT_ERR_UNSUPPORTED, "cuda: tensor type %s not supported", tn ? tn : "?");
+    }
+    if (w->cols % L.qk) return ig_err(INGOT_ERR_INVALID_ARG, "cuda: row of %lld values is not whole blocks",
+                                      (long long)w->cols);
+    size_t nblk = (size_t)w->rows * (size_t)(w->cols / L.qk), bytes = nblk * L.bs;
+    if (w->nbytes && w->nbytes != bytes)
+        return ig_err(INGOT_ERR_INVALID_ARG, "cuda: weight of %zu bytes, expected %zu", w->nbytes, bytes);
+    uint8_t *d = (uint8_t *)cuda_alloc(be, bytes);
+    if (!d) return INGOT_ERR_NOMEM;
+    if (L.qn == L.bs) {
+        CU_CHECK(c, cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, c->stream));
+    } else {
+        /* Stage whole blocks, then split them into the Q and S arrays. */
+        const size_t stage_blk = ((size_t)32 << 20) / L.bs;
+        size_t sblk = stage_blk < nblk ? stage_blk : nblk;
+        uint8_t *st = (uint8_t *)cuda_alloc(be, sblk * L.bs);
+        if (!st) {
+            cudaFree(d);
+            return INGOT_ERR_NOMEM;
+        }
+        for (size_t b0 = 0; b0 < nblk && c->err == INGOT_OK; b0 += sblk) {
+            size_t nb = nblk - b0 < sblk ? nblk - b0 : sblk;
+            CU_CHECK(c, cudaMemcpyAsync(st, (const uint8_t *)host + b0 * L.bs, nb * L.bs, cudaMemcpyHostToDevice,
+                                        c->stream));
+            cu_repack(c, d, d + nblk * L.qn, st, b0, nb, L);
+            CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        }
+        cudaFree(st);
+    }
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    ingot_status s = take_err(c);
+    if (s != INGOT_OK) {
+        cudaFree(d);
+        return s;
+    }
+    w->data = d;
+    w->extra = NULL;
+    return INGOT_OK;
+}
+
+static void cuda_weight_free(ig_backend *be, ig_weight *w) {
+    if (!w->data) return;
+    cuda_dealloc(be, w->data);
+    w->data = NULL;
+}
+
+static ingot_status cuda_upload(ig_backend *be, void *dst, const void *src, size_t n) {
+    cuda_ctx *c = op_begin(be);
+    wrote(c, dst, n);
+    CU_CHECK(c, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c->stream));
+    /* src is the caller's to reuse on return */
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    return take_err(c);
+}
+
+static ingot_status cuda_download(ig_backend *be, void *dst, const void *src, size_t n) {
+    cuda_ctx *c = op_begin(be);
+    CU_CHECK(c, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, c->stream));
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    return take_err(c);
+}
+
+static ingot_status cuda_sync(ig_backend *be) {
+    cuda_ctx *c = op_begin(be);
+    if (!c->capturing) CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    return take_err(c);
+}
+
+/* ---- ops --------------------------------------------------------------------- */
+
+static bool f32_vec(cuda_ctx *c, const ig_weight *w, const char *what) {
+    if (w && w->type != IG_TYPE_F32) {
+        cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, what);
+        return false;
+    }
+    return true;
+}
+
+static void cuda_embed(ig_backend *be, float *out, const ig_weight *t, const int32_t *ids, int n) {
+    cuda_ctx *c = op_begin(be);
+    inval_all(c);
+    cu_embed(c, out, t, ids, n);
+}
+
+static void cuda_rms_norm(ig_backend *be, float *out, const float *x, const ig_weight *w, int n, int d,
+                          float eps) {
+    cuda_ctx *c = op_begin(be);
+    inval_all(c);
+    if (!f32_vec(c, w, "rms_norm: weight must be F32")) return;
+    cu_rms_norm(c, out, x, (const float *)w->data, NULL, n, d, eps, false, true);
+}
+
+static void cuda_layer_norm(ig_backend *be, float *out, const float *x, const ig_weight *w, const ig_weight *b,
+                            int n, int d, float eps) {
+    cuda_ctx *c = op_begin(be);
+    inval_all(c);
+    if (!f32_vec(c, w, "layer_norm: weight must be F32") || !f32_vec(c, b, "layer_norm: bias must be F32")) return;
+    cu_rms_norm(c, out, x, (const float *)w->data, b ? (const float *)b->data : NULL, n, d, eps, true, true);
+}
+
+static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
+                        int n) {
+    cuda_ctx *c = CTX(be);
+    if (n <= 0 || w->rows <= 0) return;
+    qlayout L = ql_get(w->type);
+    if (!L.qk || w->cols % L.qk) {
+        flush(c);
+        cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "matmul: weight type or shape");
+        return;
+    }
+    if (!f32_vec(c, bias, "matmul: bias must be F32")) return;
+    const int rows = (int)w->rows, cols = (int)w->cols;
+    const float *bp = bias ? (const float *)bias->data : NULL;
+    /* quantized activations need whole 32-blocks */
+    bool mv_ok = L.qk == 1 || cols % 32 == 0;
+    if (n > MV_MAXN) {
+        flush(c);
+        if (cu_mm_launch(c, out, w, bias, x, n)) {
+            wrote(c, out, (size_t)n * rows * 4);
+            return;
+        }
+    }
+    if (!mv_ok) {
+        flush(c);
+        cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "matmul: row length");
+        return;
+    }
+    const uint8_t *Q, *S;
+    cu_weight_parts(w, &Q, &S);
+    if (n > MV_MAXN) {
+        /* no tensor-core path: columns of MV_MAXN tokens at a time */
+        for (int i0 = 0; i0 < n; i0 += MV_MAXN) {
+            int ni = n - i0 < MV_MAXN ? n - i0 : MV_MAXN;
+            mv_batch b;
+            memset(&b, 0, sizeof b);
+            b.nd = 1;
+            b.type = w->type;
+            b.cols = cols;
+            b.n = ni;
+            b.x = x + (size_t)i0 * cols;
+            b.d[0].q = Q;
+            b.d[0].s = S;
+            b.d[0].bias = bp;
+            b.d[0].out = out + (size_t)i0 * rows;
+            b.d[0].rows = rows;
+            cu_mv_launch(c, &b);
+        }
+        wrote(c, out, (size_t)n * rows * 4);
+        return;
+    }
+    mv_batch *p = &c->pend;
+    bool join = c->pend_active && p->x == x && p->n == n && p->type == w->type && p->cols == cols &&
+                p->nd < MV_MAXDESC && !overlap(out, (size_t)n * rows * 4, x, (size_t)n * cols * 4);
+    if (!join) {
+        flush(c);
+        memset(p, 0, sizeof *p);
+        p->type = w->type;
+        p->cols = cols;
+        p->n = n;
+        p->x = x;
+        c->pend_active = true;
+    }
+    mv_desc *d = &p->d[p->nd++];
+    d->q = Q;
+    d->s = S;
+    d->bias = bp;
+    d->out = out;
+    d->rows = rows;
+}
+
+static void cuda_add(ig_backend *be, float *out, const float *a, const float *b, size_t count) {
+    cuda_ctx *c = CTX(be);
+    mv_batch *p = &c->pend;
+    if (c->pend_active && p->nd == 1 && !p->d[0].out2 && count == (size_t)p->n * p->d[0].rows) {
+        mv_desc *d = &p->d[0];
+        const float *res = b == d->out ? a : (a == d->out ? b : NULL);
+        /* the epilogue may not write what the kernel still reads as input */
+        if (res && res != d->out && !overlap(out, count * 4, p->x, (size_t)p->n * p->cols * 4)) {
+            d->res = res;
+            d->out2 = out;
+            flush(c);
+            return;
+        }
+    }
+    flush(c);
+    wrote(c, out, count * 4);
+    cu_add(c, out, a, b, count);
+}
+
+/* rope(q), rope(k) are held back: the kv_store that usually follows does
+ * all three in one launch. */
+static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim, const int32_t *pos,
+                      const ig_rope *r) {
+    cuda_ctx *c = CTX(be);
+    if (c->pend_active) flush(c); /* matmuls first: they produce x */
+    inval_all(c);
+    bool ok = r->n_rot % 2 == 0 && r->n_rot <= head_dim && head_dim % 2 == 0;
+    if (c->n_rope_pend == 2 || !ok ||
+        (c->n_rope_pend == 1 && (c->rope_pend[0].n != n || c->rope_pend[0].head_dim != head_dim ||
+                                 c->rope_pend[0].pos != pos || memcmp(&c->rope_pend[0].r, r, sizeof *r))))
+        flush_ropes(c);
+    if (!ok) {
+        cu_rope(c, x, ld, n, n_head, head_dim, pos, r);
+        return;
+    }
+    cuda_ctx::rope_op *o = &c->rope_pend[c->n_rope_pend++];
+    o->x = x, o->ld = ld, o->n = n, o->n_head = n_head, o->head_dim = head_dim, o->pos = pos, o->r = *r;
+}
+
+static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, const float *v, int ld, int n,
+                          int kv_dim, const int32_t *pos, const ig_attn *a) {
+    cuda_ctx *c = CTX(be);
+    if (c->pend_active) flush(c);
+    /* the last held-back rope must be this k's, the one before (if any) q's */
+    int nr = c->n_rope_pend;
+    if (nr > 0) {
+        const cuda_ctx::rope_op *rk = &c->rope_pend[nr - 1];
+        const cuda_ctx::rope_op *rq = nr == 2 ? &c->rope_pend[0] : NULL;
+        if (rk->x == k && rk->ld == ld && rk->n == n && rk->pos == pos && rk->n_head * rk->head_dim == kv_dim &&
+            rk->head_dim == a->head_dim && v && !overlap(v, (size_t)n * ld * 4, k, (size_t)n * ld * 4)) {
+            c->n_rope_pend = 0;
+            cu_rope_kv(c, rq ? rq->x : NULL, rq ? rq->ld : 0, rq ? rq->n_head : 0, rk->x, v, ld, n, rk->n_head,
+                       rk->head_dim, pos, &rk->r, kc, vc, a->kv_type);
+            return;
+        }
+    }
+    flush(c);
+    cu_kv_store(c, kc, vc, k, v, ld, n, kv_dim, pos, a->kv_type);
+}
+
+static void cuda_attention(ig_backend *be, float *out, const float *q, int ld_q, const void *kc, const void *vc,
+                           int n, const int32_t *pos, const ig_attn *a) {
+    cuda_ctx *c = op_begin(be);
+    inval_all(c);
+    cu_attention(c, out, q, ld_q, kc, vc, n, pos, a);
+}
+
+static void cuda_swiglu(ig_backend *be, float *out, const float *gate, const float *up, size_t count) {
+    cuda_ctx *c = op_begin(be);
+    inval_all(c);
+    cu_swiglu(c, out, gate, up, count, true);
+}
+
+static void cuda_gelu(ig_backend *be, float *x, size_t count) {
+    cuda_ctx *c = op_begin(be);
+    inval_all(c);
+    cu_gelu(c, x, count);
+}
+
+static void cuda_argmax(ig_backend *be, int32_t *out, const float *x, int n) {
+    cuda_ctx *c = op_begin(be);
+    wrote(c, out, 4);
+    cu_argmax(c, out, x, n);
+}
+
+/* ---- CUDA graphs -------------------------------------------------------------- */
+
+static int graph_find(cuda_ctx *c, int key) {
+    for (int i = 0; i < c->n_graphs; i++)
+        if (c->graphs[i].key == key) return i;
+    return -1;
+}
+
+static bool cuda_graph_replay(ig_backend *be, int key) {
+    cuda_ctx *c = op_begin(be);
+    if (c->capturing || c->err != INGOT_OK) return false;
+    int i = graph_find(c, key);
+    if (i < 0) return false;
+    inval_all(c);
+    CU_CHECK(c, cudaGraphLaunch(c->graphs[i].exec, c->stream));
+    return true;
+}
+
+static void cuda_capture_begin(ig_backend *be, int key) {
+    cuda_ctx *c = op_begin(be);
+    if (c->capturing || c->err != INGOT_OK) return;
+    inval_all(c);
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed);
+    if (e != cudaSuccess) {
+        /* run uncaptured rather than fail the step */
+        cudaGetLastError();
+        return;
+    }
+    c->capturing = true;
+    c->capture_key = key;
+}
+
+static void cuda_capture_end(ig_backend *be, int key) {
+    cuda_ctx *c = op_begin(be);
+    if (!c->capturing) return;
+    c->capturing = false;
+    inval_all(c);
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (e != cudaSuccess || c->err != INGOT_OK || key != c->capture_key) {
+        /* The recorded ops never ran; the step is lost and sync says why. */
+        if (e != cudaSuccess) cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, cudaGetErrorString(e));
+        if (g) cudaGraphDestroy(g);
+        return;
+    }
+    cudaGraphExec_t ex = NULL;
+    e = cudaGraphInstantiate(&ex, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, cudaGetErrorString(e));
+        return;
+    }
+    int i = graph_find(c, key);
+    if (i < 0) {
+        if (c->n_graphs == MAX_GRAPHS) {
+            cudaGraphExecDestroy(c->graphs[0].exec);
+            memmove(&c->graphs[0], &c->graphs[1], sizeof c->graphs[0] * (MAX_GRAPHS - 1));
+            c->n_graphs--;
+        }
+        i = c->n_graphs++;
+        c->graphs[i].key = key;
+    } else {
+        cudaGraphExecDestroy(c->graphs[i].exec);
+    }
+    c->graphs[i].exec = ex;
+    /* capture only recorded the step: run it now */
+    CU_CHECK(c, cudaGraphLaunch(ex, c->stream));
+}
+
+/* ---- measured bandwidth ------------------------------------------------------ */
+
+/* Device-to-device copy of 512 MiB, bytes read plus written, median of 7
+ * after a warm-up; measured once. */
+static double cuda_bandwidth(ig_backend *be) {
+    cuda_ctx *c = op_begin(be);
+    if (c->bw > 0) return c->bw;
+    if (c->capturing) return 0;
+    const size_t sz = (size_t)512 << 20;
+    void *a = NULL, *b = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    double t[7];
+    int nt = 0;
+    if (cudaMalloc(&a, sz) == cudaSuccess && cudaMalloc(&b, sz) == cudaSuccess &&
+        cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess) {
+        cudaMemsetAsync(a, 1, sz, c->stream);
+        cudaMemcpyAsync(b, a, sz, cudaMemcpyDeviceToDevice, c->stream);
+        for (int i = 0; i < 7; i++) {
+            cudaEventRecord(e0, c->stream);
+            cudaMemcpyAsync(b, a, sz, cudaMemcpyDeviceToDevice, c->stream);
+            cudaEventRecord(e1, c->stream);
+            float ms = 0;
+            if (cudaEventSynchronize(e1) != cudaSuccess || cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess) break;
+            t[nt++] = ms;
+        }
+    }
+    cudaGetLastError(); /* a failed allocation here is not the caller's error */
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    cudaFree(a);
+    cudaFree(b);
+    if (nt < 7) return 0;
+    for (int i = 1; i < nt; i++)
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    c->bw = 2.0 * (double)sz / (t[nt / 2] * 1e-3);
+    return c->bw;
+}
+
+/* ---- lifetime ------------------------------------------------------------------- */
+
+static void cuda_destroy(ig_backend *be) {
+    if (!be) return;
+    cuda_ctx *c = CTX(be);
+    if (c) {
+        if (c->capturing) {
+            cudaGraph_t g = NULL;
+            cudaStreamEndCapture(c->stream, &g);
+            if (g) cudaGraphDestroy(g);
+        }
+        flush(c);
+        if (c->stream) cudaStreamSynchronize(c->stream);
+        for (int i = 0; i < c->n_graphs; i++) cudaGraphExecDestroy(c->graphs[i].exec);
+        cu_cublas_free(c->cublas);
+        for (int i = 0; i < SCR_COUNT; i++) cudaFree(c->scr[i].p);
+        for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
+        if (c->stream) cudaStreamDestroy(c->stream);
+        free(c);
+    }
+    free(be);
+}
+
+/* Filled by name at first use, so fields appended to the table later
+ * stay NULL ("not provided") instead of shifting. */
+static ig_backend_iface cuda_iface;
+
+static void iface_init(void) {
+    ig_backend_iface *f = &cuda_iface;
+    f->name = "cuda";
+    f->destroy = cuda_destroy;
+    f->device_name = cuda_device_name;
+    f->memory = cuda_memory;
+    f->alloc = cuda_alloc;
+    f->dealloc = cuda_dealloc;
+    f->weight_upload = cuda_weight_upload;
+    f->weight_free = cuda_weight_free;
+    f->upload = cuda_upload;
+    f->download = cuda_download;
+    f->sync = cuda_sync;
+    f->embed = cuda_embed;
+    f->rms_norm = cuda_rms_norm;
+    f->layer_norm = cuda_layer_norm;
+    f->matmul = cuda_matmul;
+    f->add = cuda_add;
+    f->rope = cuda_rope;
+    f->kv_store = cuda_kv_store;
+    f->attention = cuda_attention;
+    f->swiglu = cuda_swiglu;
+    f->gelu = cuda_gelu;
+    f->argmax = cuda_argmax;
+    f->bandwidth = cuda_bandwidth;
+    f->graph_replay = cuda_graph_replay;
+    f->capture_begin = cuda_capture_begin;
+    f->capture_end = cuda_capture_end;
+}
+
+static __global__ void k_probe(int *p) { *p = 42; }
+
+extern "C" bool ig_backend_cuda_compiled(void) { return true; }
+
+extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
+    *out = NULL;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0)) {
+        cudaGetLastError();
+        return ig_err(INGOT_ERR_BACKEND, "cuda: no CUDA device");
+    }
+    if (e == cudaErrorInsufficientDriver) {
+        cudaGetLastError();
+        return ig_err(INGOT_ERR_BACKEND, "cuda: no driver, or driver too old for CUDA %d.%d",
+                      CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
+    }
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return ig_err(INGOT_ERR_BACKEND, "cuda: %s", cudaGetErrorString(e));
+    }
+    if (device < 0 || device >= n)
+        return ig_err(INGOT_ERR_BACKEND, "cuda: device %d does not exist (%d device%s)", device, n, n == 1 ? "" : "s");
+    cudaDeviceProp prop;
+    if ((e = cudaSetDevice(device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, device)) != cudaSuccess)
+        return ig_err(INGOT_ERR_BACKEND, "cuda: device %d: %s", device, cudaGetErrorString(e));
+    if (prop.major * 10 + prop.minor < 61)
+        return ig_err(INGOT_ERR_BACKEND, "cuda: %s has compute capability %d.%d, ingot needs 6.1", prop.name,
+                      prop.major, prop.minor);
+
+    ig_backend *be = (ig_backend *)calloc(1, sizeof *be);
+    cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        return ig_err(INGOT_ERR_NOMEM, "cuda: cannot allocate the backend");
+    }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, iface_init);
+    be->iface = &cuda_iface;
+    be->ctx = c;
+    c->device = device;
+    c->n_sm = prop.multiProcessorCount;
+    /* INGOT_CUDA_NO_PDL: A/B switch for measurements */
+    c->pdl = prop.major >= 9 && !getenv("INGOT_CUDA_NO_PDL");
+    snprintf(c->name, sizeof c->name, "%s", prop.name);
+    if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        cuda_destroy(be);
+        return ig_err(INGOT_ERR_BACKEND, "cuda: %s", cudaGetErrorString(e));
+    }
+    /* A kernel must actually run: catches binaries built for other GPUs. */
+    int *probe = (int *)cu_scratch(c, SCR_Q8, q8_bytes(MV_MAXN, 32768));
+    int got = 0;
+    if (probe) {
+        k_probe<<<1, 1, 0, c->stream>>>(probe);
+        CU_LAUNCHED(c);
+        CU_CHECK(c, cudaMemcpyAsync(&got, probe, sizeof got, cudaMemcpyDeviceToHost, c->stream));
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    }
+    if (c->err == INGOT_OK && got != 42) cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "probe kernel did not run");
+    if (c->err == INGOT_OK) c->cublas = cu_cublas_new(c);
+    if (c->err != INGOT_OK) {
+        ingot_status s = take_err(c);
+        cuda_destroy(be);
+        return s;
+    }
+    size_t fr = 0, tot = 0;
+    cudaMemGetInfo(&fr, &tot);
+    ig_log(INGOT_LOG_INFO, "cuda: device %d: %s, %d SMs, %.1f/%.1f GiB free%s", device, c->name, c->n_sm,
+           fr / 1073741824.0, tot / 1073741824.0, c->cublas ? ", cuBLAS" : "");
+    *out = be;
+    return INGOT_OK;
+}

@@ -1,0 +1,386 @@
+/* Internals of the CUDA backend shared between its .cu files: the context,
+ * the error macros, the device-side weight layout and dequantization.
+ *
+ * Weight layout on the device. A GGUF block such as q4_0 (18 bytes) cannot
+ * be read with aligned 16-byte loads, so at upload each block is split in
+ * two parts stored in two arrays: the "Q" part (the packed quants, a
+ * multiple of 16 bytes per block, so every block's quants start 16-byte
+ * aligned) and the "S" part (scales, mins, and whatever else remains, in
+ * their original order). For weight W with R rows of NB blocks:
+ *     Q region: R*NB*qn bytes at W.data, block (r,b) at (r*NB+b)*qn
+ *     S region: R*NB*sn bytes right after it
+ * The bits are the file's bits, only moved. Types whose blocks are already
+ * multiples of 16 bytes (q4_K, q5_K, f32, f16, bf16) keep the file layout.
+ */
+#ifndef INGOT_CUDA_COMMON_CUH
+#define INGOT_CUDA_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend/backend.h"
+#include "core/util.h"
+}
+#include "quant/quant_blocks.h"
+
+#ifdef INGOT_HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
+#include <string.h>
+
+/* ---- errors --------------------------------------------------------- */
+
+struct cuda_ctx;
+/* Remember the first failure (sticky until sync reports it). */
+void cu_fail(cuda_ctx *c, ingot_status s, const char *file, int line, const char *what);
+
+#define CU_CHECK(c, expr)                                                        \
+    do {                                                                         \
+        cudaError_t e_ = (expr);                                                 \
+        if (e_ != cudaSuccess) cu_fail((c), INGOT_ERR_BACKEND, __FILE__, __LINE__, \
+                                       cudaGetErrorString(e_));                  \
+    } while (0)
+/* After every kernel launch: launch-configuration errors show up here. */
+#define CU_LAUNCHED(c) CU_CHECK(c, cudaGetLastError())
+
+/* ---- context -------------------------------------------------------- */
+
+enum { SCR_Q8, SCR_F16W, SCR_F16X, SCR_ATTN, SCR_CUBLAS, SCR_COUNT };
+
+#define MV_MAXN 8      /* tokens handled by the matrix-vector kernels */
+#define MV_MAXDESC 4   /* matmuls sharing one input fused into one launch */
+#define MAX_GRAPHS 8
+#define MAX_RETIRED 64
+
+/* One output of a fused matrix-vector launch. */
+typedef struct mv_desc {
+    const uint8_t *q, *s;  /* Q and S regions of the weight */
+    const float *bias;     /* [rows] or NULL */
+    float *out;            /* [n][rows] */
+    const float *res;      /* fused residual: out2 = res + out (or NULL) */
+    float *out2;
+    int rows;
+    int blk_start;         /* first CTA of this descriptor */
+} mv_desc;
+
+typedef struct mv_batch {
+    mv_desc d[MV_MAXDESC];
+    int nd;
+    uint32_t type;
+    int cols, n;
+    const float *x;        /* f32 input [n][cols] (float weights read it) */
+} mv_batch;
+
+typedef struct cuda_ctx {
+    int device;
+    char name[256];
+    cudaStream_t stream;
+    int n_sm;
+    ingot_status err;
+    char errmsg[320];
+
+    struct { void *p; size_t cap; } scr[SCR_COUNT];
+    void *retired[MAX_RETIRED];
+    int n_retired;
+
+    /* q8_1 copy of q8_count activations at q8_src, valid while nothing
+     * wrote them. Keyed by count, not shape: [n][cols] with cols % 32 == 0
+     * has the same layout as [1][n*cols]. */
+    const float *q8_src;
+    size_t q8_count;
+    /* f16 copy of an activation matrix for the tensor-core path. */
+    const float *f16x_src;
+    int f16x_n, f16x_cols;
+
+    mv_batch pend;          /* matrix-vector products not launched yet */
+    bool pend_active;
+
+    bool capturing;
+    int capture_key;
+    struct { int key; cudaGraphExec_t exec; } graphs[MAX_GRAPHS];
+    int n_graphs;
+
+    bool pdl;     /* launch with programmatic stream serialization */
+    /* rope() calls held back to fuse with the kv_store that follows */
+    struct rope_op { float *x; int ld, n, n_head, head_dim; const int32_t *pos; ig_rope r; } rope_pend[2];
+    int n_rope_pend;
+    double bw;    /* measured copy bandwidth, bytes/s (0: not yet) */
+    void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
+} cuda_ctx;
+
+/* Launch a kernel on the context's stream (PDL where the device has it). */
+template <typename... KArgs, typename... Args>
+static inline void cu_launch(cuda_ctx *c, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = c->stream;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = c->pdl ? 1 : 0;
+    CU_CHECK(c, cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...));
+}
+
+/* Scratch buffer `slot` of at least `bytes` (grown, never shrunk; the old
+ * buffer is kept alive because recorded graphs may still point at it). */
+void *cu_scratch(cuda_ctx *c, int slot, size_t bytes);
+
+/* ---- type layout ---------------------------------------------------- */
+
+typedef struct qlayout {
+    int qk;   /* values per block */
+    int bs;   /* bytes per block in the file */
+    int qo;   /* offset of the Q part inside the file block */
+    int qn;   /* bytes of the Q part (== bs: layout unchanged) */
+} qlayout;
+
+static inline __host__ __device__ qlayout ql_get(uint32_t t) {
+    switch (t) {
+    case IG_TYPE_F32: return {1, 4, 0, 4};
+    case IG_TYPE_F16: return {1, 2, 0, 2};
+    case IG_TYPE_BF16: return {1, 2, 0, 2};
+    case IG_TYPE_Q4_0: return {32, 18, 2, 16};
+    case IG_TYPE_Q4_1: return {32, 20, 4, 16};
+    case IG_TYPE_Q5_0: return {32, 22, 6, 16};
+    case IG_TYPE_Q5_1: return {32, 24, 8, 16};
+    case IG_TYPE_Q8_0: return {32, 34, 2, 32};
+    case IG_TYPE_Q2_K: return {256, 84, 16, 64};
+    case IG_TYPE_Q3_K: return {256, 110, 0, 96};
+    case IG_TYPE_Q4_K: return {256, 144, 0, 144};
+    case IG_TYPE_Q5_K: return {256, 176, 0, 176};
+    case IG_TYPE_Q6_K: return {256, 210, 0, 192};
+    default: return {0, 0, 0, 0};
+    }
+}
+
+static inline bool cu_type_supported(uint32_t t) { return ql_get(t).qk != 0; }
+
+/* Q and S base pointers of a resident weight. */
+static inline void cu_weight_parts(const ig_weight *w, const uint8_t **q, const uint8_t **s) {
+    qlayout L = ql_get(w->type);
+    size_t nblk = (size_t)w->rows * (size_t)(w->cols / L.qk);
+    *q = (const uint8_t *)w->data;
+    *s = *q + nblk * (size_t)L.qn;
+}
+
+/* ---- programmatic dependent launch ------------------------------------
+ * On Hopper a kernel may start (its CTAs resident, its weight loads in
+ * flight) while the previous kernel finishes: every kernel calls
+ * pdl_trigger() first, and pdl_wait() before it reads anything an earlier
+ * kernel wrote or writes anything. Decode is a chain of hundreds of short
+ * kernels, so this hides most of each launch's ramp-up and drain. */
+static __device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* ---- device helpers ------------------------------------------------- */
+
+static __device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+static __device__ __forceinline__ float h2f(uint16_t h) {
+    return __half2float(__ushort_as_half(h));
+}
+static __device__ __forceinline__ float bf2f(uint16_t h) {
+    return __uint_as_float((uint32_t)h << 16);
+}
+static __device__ __forceinline__ uint16_t ld16(const uint8_t *p) {
+    return *(const uint16_t *)p;
+}
+/* A 32-bit word from a 2-byte aligned address. */
+static __device__ __forceinline__ uint32_t ld32_a2(const uint8_t *p) {
+    const uint16_t *h = (const uint16_t *)p;
+    return (uint32_t)h[0] | ((uint32_t)h[1] << 16);
+}
+
+/* q4_K / q5_K 6-bit scale and min of sub-block j from the 12 scale bytes. */
+static __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+/* q3_K signed 6-bit scale k (0..15) from its 12 scale bytes. */
+static __device__ __forceinline__ int k3_scale(const uint8_t *s, int k) {
+    int lo = k < 8 ? (s[k] & 0xF) : (s[k - 8] >> 4);
+    int hi = (s[8 + (k & 3)] >> (2 * (k >> 2))) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
+/* Eight consecutive values k0..k0+7 (k0 % 8 == 0) of one block. q/s are the
+ * block's Q and S parts. Used by embedding rows and the f16 dequantization
+ * for the tensor-core path. */
+static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const uint8_t *s, int k0,
+                                            float *y) {
+    switch (t) {
+    case IG_TYPE_Q4_0: {
+        float d = h2f(ld16(s));
+        int sh = k0 < 16 ? 0 : 4, b = k0 & 15;
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = (float)(((q[b + i] >> sh) & 0xF) - 8) * d;
+    } break;
+    case IG_TYPE_Q4_1: {
+        float d = h2f(ld16(s)), m = h2f(ld16(s + 2));
+        int sh = k0 < 16 ? 0 : 4, b = k0 & 15;
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = (float)((q[b + i] >> sh) & 0xF) * d + m;
+    } break;
+    case IG_TYPE_Q5_0:
+    case IG_TYPE_Q5_1: {
+        bool one = t == IG_TYPE_Q5_1;
+        float d = h2f(ld16(s)), m = one ? h2f(ld16(s + 2)) : 0.0f;
+        uint32_t qh = ld32_a2(s + (one ? 4 : 2));
+        int sh = k0 < 16 ? 0 : 4, b = k0 & 15;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int v = ((q[b + i] >> sh) & 0xF) | (((qh >> (k0 + i)) & 1) << 4);
+            y[i] = one ? (float)v * d + m : (float)(v - 16) * d;
+        }
+    } break;
+    case IG_TYPE_Q8_0: {
+        float d = h2f(ld16(s));
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = (float)(int8_t)q[k0 + i] * d;
+    } break;
+    case IG_TYPE_Q2_K: {
+        float d = h2f(ld16(s + 16)), dmin = h2f(ld16(s + 18));
+        int h = k0 >> 7, r = k0 & 127, j = r >> 5, l = r & 31;
+        int sc = s[8 * h + 2 * j + (l >> 4)];
+        float dl = d * (float)(sc & 0xF), ml = dmin * (float)(sc >> 4);
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = dl * (float)((q[32 * h + l + i] >> (2 * j)) & 3) - ml;
+    } break;
+    case IG_TYPE_Q3_K: {
+        float d = h2f(ld16(s + 12));
+        int h = k0 >> 7, r = k0 & 127, j = r >> 5, l = r & 31;
+        float dl = d * (float)k3_scale(s, 8 * h + 2 * j + (l >> 4));
+        int bit = 1 << (4 * h + j);
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int v = (q[32 + 32 * h + l + i] >> (2 * j)) & 3;
+            y[i] = dl * (float)(v - ((q[l + i] & bit) ? 0 : 4));
+        }
+    } break;
+    case IG_TYPE_Q4_K:
+    case IG_TYPE_Q5_K: {
+        bool five = t == IG_TYPE_Q5_K;
+        float d = h2f(ld16(q)), dmin = h2f(ld16(q + 2));
+        int c = k0 >> 6, r = k0 & 63, l = r & 31, hi = r >> 5, sc, m;
+        k4_scale_min(q + 4, 2 * c + hi, &sc, &m);
+        float dl = d * (float)sc, ml = dmin * (float)m;
+        const uint8_t *qs = q + (five ? 48 : 16) + 32 * c;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int v = (qs[l + i] >> (4 * hi)) & 0xF;
+            if (five) v |= ((q[16 + l + i] >> (2 * c + hi)) & 1) << 4;
+            y[i] = dl * (float)v - ml;
+        }
+    } break;
+    case IG_TYPE_Q6_K: {
+        float d = h2f(ld16(s + 16));
+        int h = k0 >> 7, r = k0 & 127, g = r >> 5, l = r & 31;
+        float dl = d * (float)(int8_t)s[8 * h + (l >> 4) + 2 * g];
+        const uint8_t *ql = q + 64 * h + 32 * (g & 1), *qh = q + 128 + 32 * h;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int v = ((ql[l + i] >> (4 * (g >> 1))) & 0xF) | (((qh[l + i] >> (2 * g)) & 3) << 4);
+            y[i] = dl * (float)(v - 32);
+        }
+    } break;
+    default:
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = 0.0f;
+    }
+}
+
+/* Values [k0, k0+8) of row r of a resident weight (k0 % 8 == 0). */
+static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q, const uint8_t *S,
+                                                   int64_t r, int cols, int k0, float *y) {
+    if (t == IG_TYPE_F32) {
+        const float *p = (const float *)Q + r * cols + k0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = p[i];
+        return;
+    }
+    if (t == IG_TYPE_F16 || t == IG_TYPE_BF16) {
+        const uint16_t *p = (const uint16_t *)Q + r * cols + k0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = t == IG_TYPE_F16 ? h2f(p[i]) : bf2f(p[i]);
+        return;
+    }
+    qlayout L = ql_get(t);
+    int nb = cols / L.qk;
+    int64_t blk = r * nb + k0 / L.qk;
+    deq8(t, Q + blk * L.qn, S + blk * (L.bs - L.qn), k0 % L.qk, y);
+}
+
+/* ---- launchers (one per op family, each in its own .cu file) -------- */
+
+/* matvec.cu */
+void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols);
+void cu_mv_launch(cuda_ctx *c, const mv_batch *b);
+void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
+               qlayout L);
+/* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
+bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
+                  int n);
+void *cu_cublas_new(cuda_ctx *c);
+void cu_cublas_free(void *h);
+/* norm.cu (norms, elementwise ops, rope, kv store, embed, argmax) */
+void cu_rms_norm(cuda_ctx *c, float *out, const float *x, const float *w, const float *b, int n, int d,
+                 float eps, bool layer, bool q8);
+void cu_add(cuda_ctx *c, float *out, const float *a, const float *b, size_t count);
+void cu_swiglu(cuda_ctx *c, float *out, const float *g, const float *u, size_t count, bool q8);
+void cu_gelu(cuda_ctx *c, float *x, size_t count);
+void cu_rope(cuda_ctx *c, float *x, int ld, int n, int n_head, int head_dim, const int32_t *pos,
+             const ig_rope *r);
+/* rope(q) + rope(k) + kv_store(k, v) in one launch (q may be NULL). */
+void cu_rope_kv(cuda_ctx *c, float *q, int ld_q, int n_head, float *k, const float *v, int ld_kv, int n,
+                int n_head_kv, int head_dim, const int32_t *pos, const ig_rope *r, void *kc, void *vc, int kv_type);
+void cu_kv_store(cuda_ctx *c, void *kc, void *vc, const float *k, const float *v, int ld, int n,
+                 int kv_dim, const int32_t *pos, int kv_type);
+void cu_embed(cuda_ctx *c, float *out, const ig_weight *t, const int32_t *ids, int n);
+void cu_argmax(cuda_ctx *c, int32_t *out, const float *x, int n);
+void cu_bias_add(cuda_ctx *c, float *out, const float *bias, int n, int rows);
+/* attention.cu */
+void cu_attention(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc,
+                  int n, const int32_t *pos, const ig_attn *a);
+
+/* q8_1 activation layout in the SCR_Q8 scratch: int8 [n][cols], then
+ * float2 (d, d*sum) [n][cols/32], 16-byte aligned. */
+static inline size_t q8_bytes(int n, int cols) {
+    size_t qs = ((size_t)n * cols + 15) & ~(size_t)15;
+    return qs + (size_t)n * (cols / 32) * sizeof(float2);
+}
+static inline float2 *q8_ds(void *base, int n, int cols) {
+    size_t qs = ((size_t)n * cols + 15) & ~(size_t)15;
+    return (float2 *)((uint8_t *)base + qs);
+}
+/* Largest activation count kept in q8 form by norms and SwiGLU. */
+#define Q8_MAX_COUNT ((size_t)MV_MAXN * 65536)
+
+#endif

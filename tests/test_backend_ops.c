@@ -1,0 +1,581 @@
+/* Every op of the backend table on CUDA against the CPU backend (the
+ * reference), on fresh random inputs, for every tensor type and a spread of
+ * shapes: odd row counts, batch 1 and >1, GQA, positions deep in the cache,
+ * and a decode step recorded as a CUDA graph and replayed with new inputs.
+ * Agreement is the normalized squared error ||gpu-cpu||^2 / ||cpu||^2,
+ * with a threshold per case. Without a usable CUDA device it passes as
+ * skipped. INGOT_TEST_SEED=n repeats a run. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+#include "core/util.h"
+#include "quant/quant.h"
+#include "test.h"
+
+static ig_backend *G, *C; /* GPU under test, CPU reference */
+static uint64_t rng;
+static int verbose;
+
+static uint64_t next_u64(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static float uniform(float lo, float hi) {
+    return lo + (hi - lo) * (float)((next_u64() >> 40) * (1.0 / 16777216.0));
+}
+static void fill(float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = uniform(lo, hi);
+}
+
+/* ---- buffers living on both backends ---------------------------------- */
+
+typedef struct {
+    void *c, *g;
+    size_t bytes;
+} pair;
+
+static pair pair_new(size_t bytes) {
+    pair p = {C->iface->alloc(C, bytes), G->iface->alloc(G, bytes), bytes};
+    if (!p.c || !p.g) {
+        fprintf(stderr, "allocation of %zu bytes failed: %s\n", bytes, ingot_last_error());
+        exit(2);
+    }
+    return p;
+}
+static void pair_set(pair *p, const void *host) {
+    memcpy(p->c, host, p->bytes);
+    CHECK(G->iface->upload(G, p->g, host, p->bytes) == INGOT_OK, "upload: %s", ingot_last_error());
+}
+static pair pair_from(const void *host, size_t bytes) {
+    pair p = pair_new(bytes);
+    pair_set(&p, host);
+    return p;
+}
+/* NaN bytes on the GPU side: outputs that are never written fail. */
+static void pair_poison(pair *p) {
+    void *t = malloc(p->bytes);
+    memset(t, 0xff, p->bytes);
+    G->iface->upload(G, p->g, t, p->bytes);
+    free(t);
+}
+static void pair_free(pair *p) {
+    C->iface->dealloc(C, p->c);
+    G->iface->dealloc(G, p->g);
+}
+/* The GPU copy, downloaded (caller frees). */
+static float *pair_get(const pair *p) {
+    float *h = malloc(p->bytes);
+    ingot_status s = G->iface->sync(G);
+    CHECK(s == INGOT_OK, "sync: %s", ingot_last_error());
+    s = G->iface->download(G, h, p->g, p->bytes);
+    CHECK(s == INGOT_OK, "download: %s", ingot_last_error());
+    return h;
+}
+
+static double nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(b[i])) return INFINITY;
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* Compare the float output `p` of both backends. */
+static void expect(const char *what, const pair *p, size_t nfloat, double thr) {
+    float *g = pair_get(p);
+    double e = nmse(g, (const float *)p->c, nfloat);
+    bool ok = e <= thr;
+    CHECK(ok, "%s: nmse %.3g > %.3g", what, e, thr);
+    if (verbose || !ok) printf("  %-58s nmse %9.3g  (thr %.0e) %s\n", what, e, thr, ok ? "ok" : "FAIL");
+    free(g);
+}
+
+/* ---- random weights ------------------------------------------------------ */
+
+/* Random blocks: every quant bit pattern occurs; the f16 scale fields get
+ * sane values (random bytes there would be NaN or huge). */
+static void random_weight(uint32_t type, int64_t rows, int64_t cols, void *dst) {
+    size_t n = ig_row_size(type, cols) * (size_t)rows;
+    uint8_t *b = dst;
+    if (type == IG_TYPE_F32) {
+        fill(dst, (size_t)rows * cols, -1, 1);
+        return;
+    }
+    if (type == IG_TYPE_F16 || type == IG_TYPE_BF16) {
+        uint16_t *h = dst;
+        for (int64_t i = 0; i < rows * cols; i++) {
+            float v = uniform(-1, 1);
+            h[i] = type == IG_TYPE_F16 ? ig_f32_to_f16(v) : ig_f32_to_bf16(v);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)next_u64();
+    const ig_type_traits *t = ig_type_traits_get(type);
+    int d0 = -1, d1 = -1; /* byte offsets of the half scale fields */
+    switch (type) {
+    case IG_TYPE_Q4_0: case IG_TYPE_Q5_0: case IG_TYPE_Q8_0: d0 = 0; break;
+    case IG_TYPE_Q4_1: case IG_TYPE_Q5_1: case IG_TYPE_Q4_K: case IG_TYPE_Q5_K: d0 = 0, d1 = 2; break;
+    case IG_TYPE_Q2_K: d0 = 80, d1 = 82; break;
+    case IG_TYPE_Q3_K: d0 = 108; break;
+    case IG_TYPE_Q6_K: d0 = 208; break;
+    }
+    for (size_t o = 0; o < n; o += t->type_size) {
+        /* ggml's q8_0 quants lie in [-127, 127]; SIMD dot products rely on it */
+        if (type == IG_TYPE_Q8_0)
+            for (int k = 2; k < 34; k++)
+                if (b[o + k] == 0x80) b[o + k] = 0x81;
+        uint16_t h = ig_f32_to_f16(uniform(-0.02f, 0.02f));
+        memcpy(b + o + d0, &h, 2);
+        if (d1 >= 0) {
+            h = ig_f32_to_f16(uniform(0.0f, 0.01f));
+            memcpy(b + o + d1, &h, 2);
+        }
+    }
+}
+
+typedef struct {
+    ig_weight c, g;
+    void *host;
+} wpair;
+
+static wpair wpair_new(uint32_t type, int64_t rows, int64_t cols) {
+    wpair w;
+    memset(&w, 0, sizeof w);
+    size_t bytes = ig_row_size(type, cols) * (size_t)rows;
+    w.host = malloc(bytes);
+    random_weight(type, rows, cols, w.host);
+    ig_weight base = {type, rows, cols, bytes, NULL, NULL};
+    w.c = w.g = base;
+    CHECK(C->iface->weight_upload(C, &w.c, w.host) == INGOT_OK, "cpu weight upload");
+    ingot_status s = G->iface->weight_upload(G, &w.g, w.host);
+    CHECK(s == INGOT_OK, "cuda weight upload %s: %s", ingot_type_name(type), ingot_last_error());
+    return w;
+}
+static wpair wpair_f32(int64_t n, float lo, float hi) {
+    wpair w;
+    memset(&w, 0, sizeof w);
+    w.host = malloc((size_t)n * 4);
+    fill(w.host, (size_t)n, lo, hi);
+    ig_weight base = {IG_TYPE_F32, 1, n, (size_t)n * 4, NULL, NULL};
+    w.c = w.g = base;
+    C->iface->weight_upload(C, &w.c, w.host);
+    G->iface->weight_upload(G, &w.g, w.host);
+    return w;
+}
+static void wpair_free(wpair *w) {
+    C->iface->weight_free(C, &w->c);
+    G->iface->weight_free(G, &w->g);
+    free(w->host);
+}
+
+static const uint32_t all_types[] = {IG_TYPE_F32,  IG_TYPE_F16,  IG_TYPE_BF16, IG_TYPE_Q4_0, IG_TYPE_Q4_1,
+                                     IG_TYPE_Q5_0, IG_TYPE_Q5_1, IG_TYPE_Q8_0, IG_TYPE_Q2_K, IG_TYPE_Q3_K,
+                                     IG_TYPE_Q4_K, IG_TYPE_Q5_K, IG_TYPE_Q6_K};
+#define N_TYPES (int)(sizeof all_types / sizeof all_types[0])
+
+static bool is_float(uint32_t t) { return t == IG_TYPE_F32 || t == IG_TYPE_F16 || t == IG_TYPE_BF16; }
+
+/* Thresholds. Both sides round the activations: the CPU as ggml does
+ * (to the weight's f16/bf16, to q8_0/q8_K blocks for quantized types), the
+ * GPU to q8_1 blocks (matrix-vector path) or f16 (tensor-core path). q8_K
+ * has one scale per 256 values, hence the looser bound for k-quants.
+ * f32 x f32 is exact up to summation order. */
+static double mm_thr(uint32_t t, int n) {
+    if (t == IG_TYPE_F32) return 1e-6;
+    if (is_float(t)) return 2e-5;
+    if (ingot_type_block_size(t) == 256) return 2e-3;
+    return n <= 8 ? 5e-4 : 2e-4;
+}
+
+/* ---- cases ---------------------------------------------------------------- */
+
+static void test_matmul(void) {
+    const int ns[] = {1, 2, 3, 8, 17, 64};
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        uint32_t t = all_types[ti];
+        int64_t qk = ingot_type_block_size(t);
+        int64_t shapes[][2] = {{37, 3 * 256}, {256, 1024}, {5, qk >= 256 ? 256 : 96}};
+        for (int si = 0; si < 3; si++) {
+            int64_t rows = shapes[si][0], cols = shapes[si][1];
+            wpair w = wpair_new(t, rows, cols);
+            wpair b = wpair_f32(rows, -0.5f, 0.5f);
+            for (int k = 0; k < (int)(sizeof ns / sizeof ns[0]); k++) {
+                int n = ns[k];
+                bool bias = (n + si) % 2 == 1;
+                float *xh = malloc((size_t)n * cols * 4);
+                fill(xh, (size_t)n * cols, -1, 1);
+                pair x = pair_from(xh, (size_t)n * cols * 4), o = pair_new((size_t)n * rows * 4);
+                pair_poison(&o);
+                C->iface->matmul(C, o.c, &w.c, bias ? &b.c : NULL, x.c, n);
+                G->iface->matmul(G, o.g, &w.g, bias ? &b.g : NULL, x.g, n);
+                char what[128];
+                snprintf(what, sizeof what, "matmul %-4s %3lldx%-4lld n=%-2d%s", ingot_type_name(t), (long long)rows,
+                         (long long)cols, n, bias ? " +bias" : "");
+                expect(what, &o, (size_t)n * rows, mm_thr(t, n));
+                pair_free(&x);
+                pair_free(&o);
+                free(xh);
+            }
+            wpair_free(&w);
+            wpair_free(&b);
+        }
+    }
+    /* float rows whose length is not a multiple of 8 (stories260K's n_ff = 172) */
+    for (int n = 1; n <= 9; n += 8) {
+        wpair w = wpair_new(IG_TYPE_F32, 64, 172);
+        float *xh = malloc((size_t)n * 172 * 4);
+        fill(xh, (size_t)n * 172, -1, 1);
+        pair x = pair_from(xh, (size_t)n * 172 * 4), o = pair_new((size_t)n * 64 * 4);
+        pair_poison(&o);
+        C->iface->matmul(C, o.c, &w.c, NULL, x.c, n);
+        G->iface->matmul(G, o.g, &w.g, NULL, x.g, n);
+        expect(n == 1 ? "matmul F32 64x172 n=1" : "matmul F32 64x172 n=9", &o, (size_t)n * 64, 1e-6);
+        pair_free(&x);
+        pair_free(&o);
+        free(xh);
+        wpair_free(&w);
+    }
+}
+
+/* The decode sequence the backend fuses: three matmuls sharing an input
+ * (one launch), then a matmul whose output feeds add() (residual epilogue). */
+static void test_fused(void) {
+    const uint32_t types[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K, IG_TYPE_F16};
+    for (int ti = 0; ti < 4; ti++) {
+        uint32_t t = types[ti];
+        for (int n = 1; n <= 3; n += 2) {
+            const int E = 512, KV = 256;
+            wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(t, KV, E), wo = wpair_new(t, E, E);
+            float *xh = malloc((size_t)n * E * 4);
+            fill(xh, (size_t)n * E, -1, 1);
+            pair x = pair_from(xh, (size_t)n * E * 4), res = pair_from(xh, (size_t)n * E * 4);
+            pair q = pair_new((size_t)n * E * 4), k = pair_new((size_t)n * KV * 4), v = pair_new((size_t)n * KV * 4);
+            pair h = pair_new((size_t)n * E * 4);
+            pair_poison(&q), pair_poison(&k), pair_poison(&v), pair_poison(&h);
+            ig_backend *bs[2] = {C, G};
+            for (int bi = 0; bi < 2; bi++) {
+                ig_backend *B = bs[bi];
+                bool g = bi == 1;
+                ig_weight *Wq = g ? &wq.g : &wq.c, *Wk = g ? &wk.g : &wk.c, *Wv = g ? &wv.g : &wv.c,
+                          *Wo = g ? &wo.g : &wo.c;
+                float *X = g ? x.g : x.c, *R = g ? res.g : res.c;
+                B->iface->matmul(B, g ? q.g : q.c, Wq, NULL, X, n);
+                B->iface->matmul(B, g ? k.g : k.c, Wk, NULL, X, n);
+                B->iface->matmul(B, g ? v.g : v.c, Wv, NULL, X, n);
+                B->iface->matmul(B, g ? h.g : h.c, Wo, NULL, g ? q.g : q.c, n);
+                B->iface->add(B, R, R, g ? h.g : h.c, (size_t)n * E);
+            }
+            char what[96];
+            double thr = mm_thr(t, n) * 2;
+            snprintf(what, sizeof what, "fused qkv %s n=%d: q", ingot_type_name(t), n);
+            expect(what, &q, (size_t)n * E, thr);
+            snprintf(what, sizeof what, "fused qkv %s n=%d: k", ingot_type_name(t), n);
+            expect(what, &k, (size_t)n * KV, thr);
+            snprintf(what, sizeof what, "fused qkv %s n=%d: v", ingot_type_name(t), n);
+            expect(what, &v, (size_t)n * KV, thr);
+            snprintf(what, sizeof what, "fused matmul+residual %s n=%d: out", ingot_type_name(t), n);
+            expect(what, &h, (size_t)n * E, thr);
+            snprintf(what, sizeof what, "fused matmul+residual %s n=%d: sum", ingot_type_name(t), n);
+            expect(what, &res, (size_t)n * E, thr);
+            pair_free(&x), pair_free(&res), pair_free(&q), pair_free(&k), pair_free(&v), pair_free(&h);
+            wpair_free(&wq), wpair_free(&wk), wpair_free(&wv), wpair_free(&wo);
+            free(xh);
+        }
+    }
+}
+
+static void test_embed(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        uint32_t t = all_types[ti];
+        int64_t rows = 301, cols = 512;
+        wpair w = wpair_new(t, rows, cols);
+        int n = 7;
+        int32_t ids[7];
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)(next_u64() % rows);
+        ids[3] = ids[1];
+        ids[6] = (int32_t)rows - 1;
+        pair id = pair_from(ids, sizeof ids), o = pair_new((size_t)n * cols * 4);
+        pair_poison(&o);
+        C->iface->embed(C, o.c, &w.c, id.c, n);
+        G->iface->embed(G, o.g, &w.g, id.g, n);
+        char what[64];
+        snprintf(what, sizeof what, "embed %s", ingot_type_name(t));
+        expect(what, &o, (size_t)n * cols, 1e-12);
+        pair_free(&id), pair_free(&o);
+        wpair_free(&w);
+    }
+}
+
+static void test_norms(void) {
+    const int ds[] = {64, 100, 4096};
+    for (int di = 0; di < 3; di++) {
+        for (int n = 1; n <= 5; n += 4) {
+            int d = ds[di];
+            float *xh = malloc((size_t)n * d * 4);
+            fill(xh, (size_t)n * d, -2, 3);
+            wpair w = wpair_f32(d, 0.5f, 1.5f), b = wpair_f32(d, -0.1f, 0.1f);
+            for (int layer = 0; layer < 2; layer++) {
+                pair x = pair_from(xh, (size_t)n * d * 4), o = pair_new((size_t)n * d * 4);
+                pair_poison(&o);
+                if (layer) {
+                    C->iface->layer_norm(C, o.c, x.c, &w.c, &b.c, n, d, 1e-5f);
+                    G->iface->layer_norm(G, o.g, x.g, &w.g, &b.g, n, d, 1e-5f);
+                } else {
+                    C->iface->rms_norm(C, o.c, x.c, &w.c, n, d, 1e-5f);
+                    G->iface->rms_norm(G, o.g, x.g, &w.g, n, d, 1e-5f);
+                }
+                char what[64];
+                snprintf(what, sizeof what, "%s n=%d d=%d", layer ? "layer_norm" : "rms_norm", n, d);
+                expect(what, &o, (size_t)n * d, 1e-9);
+                /* in place, as the transformer calls it */
+                if (!layer) {
+                    C->iface->rms_norm(C, x.c, x.c, &w.c, n, d, 1e-5f);
+                    G->iface->rms_norm(G, x.g, x.g, &w.g, n, d, 1e-5f);
+                    snprintf(what, sizeof what, "rms_norm in place n=%d d=%d", n, d);
+                    expect(what, &x, (size_t)n * d, 1e-9);
+                }
+                pair_free(&x), pair_free(&o);
+            }
+            wpair_free(&w), wpair_free(&b);
+            free(xh);
+        }
+    }
+}
+
+static void test_elementwise(void) {
+    const size_t counts[] = {1, 1001, 4096 * 3};
+    for (int ci = 0; ci < 3; ci++) {
+        size_t n = counts[ci];
+        float *a = malloc(n * 4), *b = malloc(n * 4);
+        fill(a, n, -12, 12);
+        fill(b, n, -2, 2);
+        pair A = pair_from(a, n * 4), B = pair_from(b, n * 4), O = pair_new(n * 4);
+        char what[64];
+        pair_poison(&O);
+        C->iface->add(C, O.c, A.c, B.c, n);
+        G->iface->add(G, O.g, A.g, B.g, n);
+        snprintf(what, sizeof what, "add %zu", n);
+        expect(what, &O, n, 1e-14);
+        pair_poison(&O);
+        C->iface->swiglu(C, O.c, A.c, B.c, n);
+        G->iface->swiglu(G, O.g, A.g, B.g, n);
+        snprintf(what, sizeof what, "swiglu %zu", n);
+        expect(what, &O, n, 1e-9);
+        C->iface->gelu(C, A.c, n);
+        G->iface->gelu(G, A.g, n);
+        snprintf(what, sizeof what, "gelu %zu", n);
+        expect(what, &A, n, 1e-6);
+        pair_free(&A), pair_free(&B), pair_free(&O);
+        free(a), free(b);
+    }
+    /* argmax: random, then a tie that the lowest index must win */
+    const int ns[] = {1, 517, 32000};
+    for (int k = 0; k < 3; k++) {
+        int n = ns[k];
+        float *x = malloc((size_t)n * 4);
+        fill(x, (size_t)n, -5, 5);
+        for (int tie = 0; tie < 2; tie++) {
+            if (tie && n > 2) x[n / 3] = x[n - 1] = 7.0f;
+            pair X = pair_from(x, (size_t)n * 4), O = pair_new(4);
+            C->iface->argmax(C, O.c, X.c, n);
+            G->iface->argmax(G, O.g, X.g, n);
+            int32_t got = -1;
+            G->iface->sync(G);
+            G->iface->download(G, &got, O.g, 4);
+            CHECK(got == *(int32_t *)O.c, "argmax n=%d tie=%d: %d vs %d", n, tie, got, *(int32_t *)O.c);
+            if (verbose) printf("  argmax n=%d tie=%d: %d (cpu %d)\n", n, tie, got, *(int32_t *)O.c);
+            pair_free(&X), pair_free(&O);
+        }
+        free(x);
+    }
+}
+
+static void test_rope(void) {
+    struct { int n, n_head, hd, n_rot, ld_extra; float scale; ig_rope_mode mode; } cs[] = {
+        {1, 32, 128, 128, 0, 1.0f, IG_ROPE_NORMAL}, {5, 8, 64, 32, 64, 1.0f, IG_ROPE_NORMAL},
+        {3, 4, 128, 128, 0, 0.25f, IG_ROPE_NEOX},   {7, 6, 80, 64, 16, 1.0f, IG_ROPE_NEOX},
+        {2, 8, 8, 8, 0, 1.0f, IG_ROPE_NORMAL},
+    };
+    for (int k = 0; k < (int)(sizeof cs / sizeof cs[0]); k++) {
+        int n = cs[k].n, ld = cs[k].n_head * cs[k].hd + cs[k].ld_extra;
+        float *xh = malloc((size_t)n * ld * 4);
+        fill(xh, (size_t)n * ld, -1, 1);
+        int32_t pos[8];
+        for (int i = 0; i < n; i++) pos[i] = i == 0 ? 4000 : (int32_t)(next_u64() % 4096);
+        pair X = pair_from(xh, (size_t)n * ld * 4), P = pair_from(pos, sizeof pos);
+        ig_rope r = {cs[k].n_rot, 10000.0f, cs[k].scale, cs[k].mode};
+        C->iface->rope(C, X.c, ld, n, cs[k].n_head, cs[k].hd, P.c, &r);
+        G->iface->rope(G, X.g, ld, n, cs[k].n_head, cs[k].hd, P.g, &r);
+        char what[96];
+        snprintf(what, sizeof what, "rope %s n=%d heads=%d hd=%d n_rot=%d", cs[k].mode ? "neox" : "normal", n,
+                 cs[k].n_head, cs[k].hd, cs[k].n_rot);
+        expect(what, &X, (size_t)n * ld, 1e-10);
+        pair_free(&X), pair_free(&P);
+        free(xh);
+    }
+}
+
+/* Random cache contents, then kv_store of n new rows and attention. */
+static void attn_case(int n, int n_head, int n_head_kv, int hd, int kv_type, int n_ctx, int p0, int ld_extra,
+                      ig_backend *graph_be) {
+    (void)graph_be;
+    int kv = n_head_kv * hd, ld_q = n_head * hd + ld_extra, ld_kv = kv + ld_extra;
+    size_t esz = kv_type == INGOT_KV_F16 ? 2 : 4, cbytes = (size_t)n_ctx * kv * esz;
+    void *kc = malloc(cbytes), *vc = malloc(cbytes);
+    if (kv_type == INGOT_KV_F16) {
+        for (size_t i = 0; i < cbytes / 2; i++) {
+            ((uint16_t *)kc)[i] = ig_f32_to_f16(uniform(-1, 1));
+            ((uint16_t *)vc)[i] = ig_f32_to_f16(uniform(-1, 1));
+        }
+    } else {
+        fill(kc, cbytes / 4, -1, 1);
+        fill(vc, cbytes / 4, -1, 1);
+    }
+    float *qh = malloc((size_t)n * ld_q * 4), *kh = malloc((size_t)n * ld_kv * 4), *vh = malloc((size_t)n * ld_kv * 4);
+    fill(qh, (size_t)n * ld_q, -1.5f, 1.5f);
+    fill(kh, (size_t)n * ld_kv, -1, 1);
+    fill(vh, (size_t)n * ld_kv, -1, 1);
+    int32_t *pos = malloc((size_t)n * 4);
+    for (int i = 0; i < n; i++) pos[i] = p0 + i;
+    pair K = pair_from(kc, cbytes), V = pair_from(vc, cbytes), Q = pair_from(qh, (size_t)n * ld_q * 4);
+    pair Kn = pair_from(kh, (size_t)n * ld_kv * 4), Vn = pair_from(vh, (size_t)n * ld_kv * 4);
+    pair P = pair_from(pos, (size_t)n * 4), O = pair_new((size_t)n * n_head * hd * 4);
+    pair_poison(&O);
+    ig_attn a = {n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), kv_type, n_ctx};
+    C->iface->kv_store(C, K.c, V.c, Kn.c, Vn.c, ld_kv, n, kv, P.c, &a);
+    G->iface->kv_store(G, K.g, V.g, Kn.g, Vn.g, ld_kv, n, kv, P.g, &a);
+    C->iface->attention(C, O.c, Q.c, ld_q, K.c, V.c, n, P.c, &a);
+    G->iface->attention(G, O.g, Q.g, ld_q, K.g, V.g, n, P.g, &a);
+    char what[128];
+    snprintf(what, sizeof what, "attention n=%d heads=%d/%d hd=%d %s pos=%d..%d", n, n_head, n_head_kv, hd,
+             kv_type == INGOT_KV_F16 ? "f16" : "f32", p0, p0 + n - 1);
+    expect(what, &O, (size_t)n * n_head * hd, kv_type == INGOT_KV_F16 ? 5e-5 : 1e-6);
+    /* the cache itself, bit for bit */
+    {
+        float *g = pair_get(&K);
+        CHECK(memcmp(g, K.c, cbytes) == 0, "kv_store K %s differs", what);
+        free(g);
+        g = pair_get(&V);
+        CHECK(memcmp(g, V.c, cbytes) == 0, "kv_store V %s differs", what);
+        free(g);
+    }
+    pair_free(&K), pair_free(&V), pair_free(&Q), pair_free(&Kn), pair_free(&Vn), pair_free(&P), pair_free(&O);
+    free(kc), free(vc), free(qh), free(kh), free(vh), free(pos);
+}
+
+static void test_attention(void) {
+    attn_case(1, 32, 32, 128, INGOT_KV_F16, 4096, 3000, 0, NULL);
+    attn_case(1, 32, 8, 128, INGOT_KV_F16, 4096, 17, 0, NULL);
+    attn_case(1, 8, 2, 32, INGOT_KV_F32, 256, 200, 0, NULL);
+    attn_case(1, 8, 4, 8, INGOT_KV_F32, 2048, 0, 0, NULL);
+    attn_case(3, 16, 4, 64, INGOT_KV_F16, 1024, 700, 0, NULL);
+    attn_case(2, 4, 4, 32, INGOT_KV_F32, 256, 5, 256, NULL); /* gpt2-style ld */
+    attn_case(20, 8, 2, 64, INGOT_KV_F16, 512, 100, 0, NULL);
+    attn_case(77, 32, 32, 128, INGOT_KV_F16, 512, 0, 0, NULL);
+    attn_case(64, 12, 4, 256, INGOT_KV_F32, 256, 30, 0, NULL);
+    attn_case(33, 8, 8, 8, INGOT_KV_F32, 64, 0, 0, NULL);
+    attn_case(40, 8, 2, 256, INGOT_KV_F16, 256, 10, 0, NULL);
+    attn_case(130, 8, 2, 32, INGOT_KV_F16, 256, 3, 0, NULL);
+    attn_case(9, 4, 4, 128, INGOT_KV_F16, 4096, 3500, 0, NULL);
+}
+
+/* A decode step (rope, kv_store, attention, matmul, add) recorded once and
+ * replayed at later positions with inputs changed only in device memory. */
+static void test_graph(void) {
+    if (!G->iface->graph_replay) return;
+    const int n_head = 8, n_head_kv = 2, hd = 64, E = n_head * hd, KV = n_head_kv * hd, n_ctx = 512;
+    ig_attn a = {n_head, n_head_kv, hd, 0.125f, INGOT_KV_F16, n_ctx};
+    ig_rope r = {hd, 10000.0f, 1.0f, IG_ROPE_NORMAL};
+    size_t cb = (size_t)n_ctx * KV * 2;
+    void *zero = calloc(1, cb);
+    pair K = pair_from(zero, cb), V = pair_from(zero, cb);
+    pair q = pair_new(E * 4), k = pair_new(KV * 4), v = pair_new(KV * 4), o = pair_new(E * 4), P = pair_new(4);
+    pair x = pair_new(E * 4), h = pair_new(E * 4);
+    wpair wo = wpair_new(IG_TYPE_Q4_K, E, E);
+    float *buf = malloc(E * 4);
+    int key = 77;
+    for (int step = 0; step < 6; step++) {
+        int32_t p = step * 37;
+        fill(buf, E, -1, 1), pair_set(&q, buf);
+        fill(buf, KV, -1, 1), pair_set(&k, buf);
+        fill(buf, KV, -1, 1), pair_set(&v, buf);
+        fill(buf, E, -1, 1), pair_set(&x, buf);
+        pair_set(&P, &p);
+        /* positions below p hold whatever earlier steps stored: fill them */
+        ig_backend *bs[2] = {C, G};
+        for (int bi = 0; bi < 2; bi++) {
+            ig_backend *B = bs[bi];
+            bool g = bi == 1;
+            if (g && B->iface->graph_replay(B, key)) continue;
+            if (g) B->iface->capture_begin(B, key);
+            B->iface->rope(B, g ? q.g : q.c, E, 1, n_head, hd, g ? P.g : P.c, &r);
+            B->iface->rope(B, g ? k.g : k.c, KV, 1, n_head_kv, hd, g ? P.g : P.c, &r);
+            B->iface->kv_store(B, g ? K.g : K.c, g ? V.g : V.c, g ? k.g : k.c, g ? v.g : v.c, KV, 1, KV,
+                               g ? P.g : P.c, &a);
+            B->iface->attention(B, g ? o.g : o.c, g ? q.g : q.c, E, g ? K.g : K.c, g ? V.g : V.c, 1, g ? P.g : P.c,
+                                &a);
+            B->iface->matmul(B, g ? h.g : h.c, g ? &wo.g : &wo.c, NULL, g ? o.g : o.c, 1);
+            B->iface->add(B, g ? x.g : x.c, g ? x.g : x.c, g ? h.g : h.c, E);
+            if (g) B->iface->capture_end(B, key);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "graph step %d (pos %d%s): attention", step, p, step ? ", replayed" : ", captured");
+        expect(what, &o, E, 5e-5);
+        snprintf(what, sizeof what, "graph step %d (pos %d): residual", step, p);
+        expect(what, &x, E, 1e-3);
+        snprintf(what, sizeof what, "graph step %d (pos %d): q after rope", step, p);
+        expect(what, &q, E, 1e-10);
+        snprintf(what, sizeof what, "graph step %d (pos %d): k after rope", step, p);
+        expect(what, &k, KV, 1e-10);
+    }
+    free(buf), free(zero);
+    wpair_free(&wo);
+    pair_free(&K), pair_free(&V), pair_free(&q), pair_free(&k), pair_free(&v), pair_free(&o), pair_free(&P);
+    pair_free(&x), pair_free(&h);
+}
+
+int main(void) {
+    ingot_status s = ig_backend_cuda_new(0, &G);
+    if (s != INGOT_OK) {
+        printf("skipped (no CUDA device): %s\n", ingot_last_error());
+        printf("0 passed, 0 failed, 1 skipped\n");
+        return 0;
+    }
+    if (ig_backend_cpu_new(0, &C) != INGOT_OK) {
+        fprintf(stderr, "cpu backend: %s\n", ingot_last_error());
+        return 1;
+    }
+    const char *env = getenv("INGOT_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    verbose = getenv("INGOT_TEST_VERBOSE") != NULL;
+    size_t fr, tot;
+    G->iface->memory(G, &fr, &tot);
+    printf("device: %s (%.1f of %.1f GiB free), seed %llu\n", G->iface->device_name(G), fr / 1073741824.0,
+           tot / 1073741824.0, (unsigned long long)seed);
+
+    test_matmul();
+    test_fused();
+    test_embed();
+    test_norms();
+    test_elementwise();
+    test_rope();
+    test_attention();
+    test_graph();
+
+    s = G->iface->sync(G);
+    CHECK(s == INGOT_OK, "final sync: %s", ingot_last_error());
+    G->iface->destroy(G);
+    C->iface->destroy(C);
+    return test_done();
+}

@@ -1,0 +1,189 @@
+/* End to end through the public API: every shared test model loaded on
+ * CUDA and on the CPU, a prompt prefilled (the tensor-core path), then
+ * decode steps (matrix-vector kernels, CUDA graphs replayed), logits
+ * compared by normalized squared error; and greedy generation on
+ * stories260K giving the same tokens on both. Skipped without a device. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "ingot.h"
+#include "test.h"
+
+static double nmse(const float *a, const float *b, int n) {
+    double num = 0, den = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(b[i])) return INFINITY;
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+typedef struct {
+    ingot_model *m;
+    ingot_context *c;
+} run;
+
+static bool open_run(const char *path, ingot_backend_kind kind, run *r) {
+    ingot_model_params mp = ingot_model_default_params();
+    mp.backend = kind;
+    r->m = NULL;
+    r->c = NULL;
+    if (ingot_model_load(path, &mp, &r->m) != INGOT_OK) {
+        fprintf(stderr, "%s: %s\n", path, ingot_last_error());
+        return false;
+    }
+    ingot_context_params cp = ingot_context_default_params();
+    cp.n_ctx = 256;
+    if (ingot_context_new(r->m, &cp, &r->c) != INGOT_OK) {
+        fprintf(stderr, "%s: context: %s\n", path, ingot_last_error());
+        return false;
+    }
+    return true;
+}
+
+static void close_run(run *r) {
+    if (r->c) ingot_context_free(r->c);
+    if (r->m) ingot_model_free(r->m);
+}
+
+/* Whether a file holds only float tensors (tighter threshold). */
+static bool float_model(const char *path) {
+    return strstr(path, "f16") || strstr(path, "bf16") || strstr(path, "stories260K");
+}
+
+static void check_model(const char *path) {
+    run g, c;
+    if (!open_run(path, INGOT_BACKEND_CPU, &c) || !open_run(path, INGOT_BACKEND_CUDA, &g)) {
+        CHECK(0, "%s: cannot open", path);
+        close_run(&c);
+        close_run(&g);
+        return;
+    }
+    ingot_model_info info;
+    ingot_model_get_info(g.m, &info);
+    CHECK(strcmp(info.backend, "cuda") == 0, "%s: loaded on %s", path, info.backend);
+    const int V = ingot_n_vocab(g.m);
+    const char *prompt = "Once upon a time, there was a little girl who liked to";
+    int32_t toks[64];
+    int64_t nt = ingot_tokenize(c.m, prompt, strlen(prompt), true, false, toks, 64);
+    CHECK(nt > 8 && nt <= 64, "%s: %lld prompt tokens", path, (long long)nt);
+    if (nt <= 8 || nt > 64) goto done;
+    double thr = float_model(path) ? 1e-4 : 2e-3, worst_p = 0, worst_d = 0;
+    ingot_status s1 = ingot_decode(c.c, toks, (int32_t)nt, true), s2 = ingot_decode(g.c, toks, (int32_t)nt, true);
+    CHECK(s1 == INGOT_OK && s2 == INGOT_OK, "%s: prefill: %s", path, ingot_last_error());
+    if (s1 != INGOT_OK || s2 != INGOT_OK) goto done;
+    for (int i = 0; i < nt; i++) {
+        const float *a = ingot_get_logits(g.c, i), *b = ingot_get_logits(c.c, i);
+        if (!a || !b) {
+            CHECK(0, "%s: no logits for token %d", path, i);
+            continue;
+        }
+        double e = nmse(a, b, V);
+        if (e > worst_p) worst_p = e;
+    }
+    CHECK(worst_p <= thr, "%s: prefill logits nmse %.3g > %.3g", path, worst_p, thr);
+    /* decode steps, both fed the CPU's greedy token (teacher forcing) */
+    int agree = 0;
+    for (int step = 0; step < 12; step++) {
+        const float *b = ingot_get_logits(c.c, -1), *a = ingot_get_logits(g.c, -1);
+        int32_t next = argmax(b, V);
+        agree += argmax(a, V) == next;
+        if (ingot_decode(c.c, &next, 1, false) != INGOT_OK || ingot_decode(g.c, &next, 1, false) != INGOT_OK) {
+            CHECK(0, "%s: decode step %d: %s", path, step, ingot_last_error());
+            break;
+        }
+        double e = nmse(ingot_get_logits(g.c, -1), ingot_get_logits(c.c, -1), V);
+        if (e > worst_d) worst_d = e;
+    }
+    CHECK(worst_d <= thr, "%s: decode logits nmse %.3g > %.3g", path, worst_d, thr);
+    printf("  %-44s prefill %2lld tok nmse %9.3g, decode nmse %9.3g (thr %.0e), argmax agree %d/12\n",
+           strrchr(path, '/') + 1, (long long)nt, worst_p, worst_d, thr, agree);
+done:
+    close_run(&g);
+    close_run(&c);
+}
+
+/* Greedy generation: the device's argmax (logits never leave it) against
+ * the CPU's. */
+static void check_greedy(const char *path) {
+    run g, c;
+    if (!open_run(path, INGOT_BACKEND_CPU, &c) || !open_run(path, INGOT_BACKEND_CUDA, &g)) {
+        CHECK(0, "%s: cannot open", path);
+        close_run(&c);
+        close_run(&g);
+        return;
+    }
+    const int V = ingot_n_vocab(c.m);
+    const char *prompt = "Once upon a time";
+    int32_t toks[32];
+    int64_t nt = ingot_tokenize(c.m, prompt, strlen(prompt), true, false, toks, 32);
+    int32_t gid = -1;
+    CHECK(ingot_decode(c.c, toks, (int32_t)nt, false) == INGOT_OK, "cpu prefill");
+    CHECK(ingot_decode_greedy(g.c, toks, (int32_t)nt, &gid) == INGOT_OK, "cuda prefill: %s", ingot_last_error());
+    int same = 0, n = 60;
+    char text[2048] = "";
+    size_t tl = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t cid = argmax(ingot_get_logits(c.c, -1), V);
+        if (cid != gid) break;
+        same++;
+        int32_t k = ingot_token_to_piece(c.m, cid, false, text + tl, (int32_t)(sizeof text - tl - 1));
+        if (k > 0 && tl + k < sizeof text - 1) tl += k;
+        text[tl] = 0;
+        if (ingot_decode(c.c, &cid, 1, false) != INGOT_OK ||
+            ingot_decode_greedy(g.c, &cid, 1, &gid) != INGOT_OK) {
+            CHECK(0, "greedy step %d: %s", i, ingot_last_error());
+            break;
+        }
+    }
+    CHECK(same == n, "%s: greedy tokens diverge at step %d", path, same);
+    printf("  greedy %s: %d/%d tokens identical: \"%s%s\"\n", strrchr(path, '/') + 1, same, n, prompt, text);
+    close_run(&g);
+    close_run(&c);
+}
+
+static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(void) {
+    ig_backend *be = NULL;
+    if (ig_backend_cuda_new(0, &be) != INGOT_OK) {
+        printf("skipped (no CUDA device): %s\n", ingot_last_error());
+        printf("0 passed, 0 failed, 1 skipped\n");
+        return 0;
+    }
+    printf("device: %s\n", be->iface->device_name(be));
+    be->iface->destroy(be);
+
+    char *paths[64];
+    int np = 0;
+    DIR *d = opendir(TDATA("models"));
+    struct dirent *e;
+    while (d && (e = readdir(d)) && np < 63) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && !strcmp(e->d_name + l - 5, ".gguf")) {
+            char *p = malloc(strlen(TDATA("models/")) + l + 1);
+            sprintf(p, "%s%s", TDATA("models/"), e->d_name);
+            paths[np++] = p;
+        }
+    }
+    if (d) closedir(d);
+    qsort(paths, np, sizeof *paths, cmp);
+    paths[np++] = strdup(INGOT_SOURCE_DIR "/models/stories260K.gguf");
+    for (int i = 0; i < np; i++) check_model(paths[i]);
+    check_greedy(INGOT_SOURCE_DIR "/models/stories260K.gguf");
+    for (int i = 0; i < np; i++) free(paths[i]);
+    return test_done();
+}
