@@ -282,6 +282,62 @@ const char *ingot_chat_template_name(const ingot_model *m);
 int64_t ingot_chat_apply(const ingot_model *m, const char *tmpl, const ingot_chat_msg *msgs,
                          size_t n_msgs, bool add_assistant, char *buf, size_t cap);
 
+/* ------------------------------------------------------------------------ */
+/* Tools: quantize, synthetic models, benchmarks                            */
+/* ------------------------------------------------------------------------ */
+
+/* File type names quantize and mkmodel accept ("Q4_0 Q4_1 ... F16 BF16"),
+ * and whether one is valid (case-insensitive; Q4_K means Q4_K_M). */
+const char *ingot_ftype_names(void);
+bool ingot_ftype_valid(const char *name);
+
+typedef struct ingot_quantize_params {
+    uint32_t size;
+    int n_threads;      /* 0: physical cores */
+    bool pure;          /* no per-tensor mix: every weight matrix in the type */
+    ingot_progress_fn progress;
+    void *progress_user;
+} ingot_quantize_params;
+
+ingot_quantize_params ingot_quantize_default_params(void);
+/* Convert a GGUF model to file type `ftype` ("Q4_K_M", "Q8_0", "F16", ...)
+ * with llama.cpp's per-tensor choices, streaming tensor by tensor. Input
+ * tensors that are already quantized are dequantized and requantized (a
+ * warning is logged). All metadata is copied; general.file_type is set. */
+ingot_status ingot_quantize_file(const char *in_path, const char *out_path, const char *ftype,
+                                 const ingot_quantize_params *p);
+
+typedef struct ingot_mkmodel_params {
+    uint32_t size;
+    const char *arch;    /* "llama" | "gpt2"; NULL: the preset's */
+    const char *preset;  /* see ingot_mkmodel_preset() */
+    const char *ftype;   /* as for ingot_quantize_file; NULL: F16 */
+    const char *vocab;   /* GGUF file whose tokenizer.* keys are copied */
+    uint64_t seed;
+    int n_threads;       /* 0: physical cores */
+    ingot_progress_fn progress;
+    void *progress_user;
+} ingot_mkmodel_params;
+
+ingot_mkmodel_params ingot_mkmodel_default_params(void);
+/* Write a model with random weights (N(0, 0.02^2) matrices, norms near 1)
+ * shaped like a real one, with a real tokenizer. Same seed, same file,
+ * whatever the thread count. */
+ingot_status ingot_mkmodel(const char *out_path, const ingot_mkmodel_params *p);
+/* Preset i (0, 1, ...): its name, NULL past the end; *arch and *desc (a
+ * one-line shape summary) when not NULL. */
+const char *ingot_mkmodel_preset(int i, const char **arch, const char **desc);
+
+/* Peak resident memory of the process in bytes (0 if unknown), and a reset
+ * so a caller can measure one phase (Linux: VmHWM, /proc/self/clear_refs). */
+uint64_t ingot_peak_rss(void);
+void ingot_reset_peak_rss(void);
+/* Memory bandwidth of the model's backend in bytes/s, measured on the spot
+ * with a large copy (bytes read plus written); 0 if not measurable. */
+double ingot_backend_bandwidth(ingot_model *m);
+/* Free / total memory of the model's device in bytes (0, 0 for the host). */
+void ingot_backend_memory(const ingot_model *m, size_t *free_bytes, size_t *total_bytes);
+
 #ifdef __cplusplus
 }
 #endif

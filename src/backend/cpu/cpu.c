@@ -1,8 +1,8 @@
-/* The CPU backend: the reference implementation of every op in the table.
- * Numerics follow ggml's CPU backend where they differ from the textbook
- * formula (sums in double, f16 rounding of attention operands with an f16
- * cache, GELU through f16), so ingot's logits can be compared with
- * llama.cpp's to the last few bits. */
+/* The CPU backend: every op of the table, on the kernel set chosen for this
+ * CPU (kernels.h). Numerics follow ggml's CPU backend where they differ
+ * from the textbook formula (sums of squares in double, f16 rounding of
+ * attention operands with an f16 cache, GELU through f16), so ingot's
+ * logits can be compared with llama.cpp's to the last few bits. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +15,29 @@
 
 #define CTX(be) ((cpu_ctx *)(be)->ctx)
 
+/* Per-backend state of the ops that is not in cpu.h: errors, scratch. */
+typedef struct cpu_ops {
+    cpu_ctx c;
+    /* attention scratch: per thread, scores of up to n_ctx rows + 2 head rows */
+    float *att_scratch;
+    size_t att_cap; /* floats per thread */
+    /* rope: cos/sin per (token, pair) for the positions of the last call */
+    float *rope_cs;
+    int32_t *rope_pos;
+    int rope_n, rope_cap, rope_half;
+    float rope_base, rope_scale;
+} cpu_ops;
+
+#define OPS(be) ((cpu_ops *)(be)->ctx)
+
+void cpu_fail(cpu_ctx *c, ingot_status s, const char *msg) {
+    if (c->err) return;
+    c->err = s;
+    snprintf(c->errmsg, sizeof c->errmsg, "%s", msg);
+}
+
+static void fail(ig_backend *be, ingot_status s, const char *msg) { cpu_fail(CTX(be), s, msg); }
+
 /* ---- memory -------------------------------------------------------- */
 
 static void *cpu_alloc(ig_backend *be, size_t bytes) {
@@ -26,36 +49,41 @@ static void *cpu_alloc(ig_backend *be, size_t bytes) {
 }
 
 static void cpu_dealloc(ig_backend *be, void *p) {
-    (void)be;
+    cpu_invalidate(CTX(be));
     free(p);
 }
 
 static ingot_status cpu_weight_upload(ig_backend *be, ig_weight *w, const void *host) {
     (void)be;
     w->data = (void *)host; /* weights stay in the mmapped file: no copy */
+    w->extra = NULL;        /* a packed copy is made on first use (matmul.c) */
     return INGOT_OK;
 }
 
 static void cpu_weight_free(ig_backend *be, ig_weight *w) {
     (void)be;
     w->data = NULL;
+    w->extra = NULL; /* packed copies are owned by the backend's list */
 }
 
 static ingot_status cpu_copy(ig_backend *be, void *dst, const void *src, size_t n) {
-    (void)be;
+    cpu_invalidate(CTX(be));
     memcpy(dst, src, n);
     return INGOT_OK;
 }
 
 static ingot_status cpu_sync(ig_backend *be) {
-    (void)be;
-    return INGOT_OK;
+    cpu_ctx *c = CTX(be);
+    ingot_status s = c->err;
+    if (s) ig_err(s, "cpu backend: %s", c->errmsg);
+    c->err = INGOT_OK;
+    return s;
 }
 
 /* ---- ops ----------------------------------------------------------- */
 
 static void cpu_embed(ig_backend *be, float *out, const ig_weight *t, const int32_t *ids, int n) {
-    (void)be;
+    cpu_invalidate(CTX(be));
     size_t rb = ig_row_size(t->type, t->cols);
     for (int i = 0; i < n; i++)
         ig_dequant_row(t->type, (const char *)t->data + (size_t)ids[i] * rb, out + (size_t)i * t->cols,
@@ -64,21 +92,20 @@ static void cpu_embed(ig_backend *be, float *out, const ig_weight *t, const int3
 
 static void cpu_rms_norm(ig_backend *be, float *out, const float *x, const ig_weight *w, int n,
                          int d, float eps) {
-    (void)be;
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
     const float *g = w->data;
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
-        float *oi = out + (size_t)i * d;
-        double sum = 0;
-        for (int k = 0; k < d; k++) sum += (double)(xi[k] * xi[k]);
-        float scale = 1.0f / sqrtf((float)(sum / d) + eps);
-        for (int k = 0; k < d; k++) oi[k] = (xi[k] * scale) * g[k];
+        const double sum = c->k->sum_sq(xi, d);
+        const float scale = 1.0f / sqrtf((float)(sum / d) + eps);
+        c->k->scale_mul(out + (size_t)i * d, xi, scale, g, d);
     }
 }
 
 static void cpu_layer_norm(ig_backend *be, float *out, const float *x, const ig_weight *w,
                            const ig_weight *b, int n, int d, float eps) {
-    (void)be;
+    cpu_invalidate(CTX(be));
     const float *g = w->data, *bb = b ? b->data : NULL;
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
@@ -105,35 +132,82 @@ static void cpu_matmul_op(ig_backend *be, float *out, const ig_weight *w, const 
 }
 
 static void cpu_add(ig_backend *be, float *out, const float *a, const float *b, size_t count) {
-    (void)be;
-    for (size_t i = 0; i < count; i++) out[i] = a[i] + b[i];
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
+    c->k->add(out, a, b, count);
 }
 
-static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim,
-                     const int32_t *pos, const ig_rope *r) {
-    (void)be;
-    /* theta advances by a constant factor per pair, as ggml computes it. */
+/* cos/sin of every (token, pair) for these positions; the forward pass
+ * rotates Q and K of every layer at the same positions, so this is
+ * computed once per batch. */
+static const float *rope_table(cpu_ops *o, int n, const int32_t *pos, const ig_rope *r, int half) {
+    if (o->rope_cs && o->rope_n == n && o->rope_half == half && o->rope_base == r->freq_base &&
+        o->rope_scale == r->freq_scale && !memcmp(o->rope_pos, pos, (size_t)n * sizeof *pos))
+        return o->rope_cs;
+    if (n > o->rope_cap || half > o->rope_half) {
+        int cap = n > o->rope_cap ? n : o->rope_cap;
+        int hmax = half > o->rope_half ? half : o->rope_half;
+        free(o->rope_cs);
+        free(o->rope_pos);
+        o->rope_cs = malloc((size_t)cap * (size_t)hmax * 2 * sizeof(float));
+        o->rope_pos = malloc((size_t)cap * sizeof(int32_t));
+        o->rope_cap = cap;
+        if (!o->rope_cs || !o->rope_pos) {
+            free(o->rope_cs);
+            free(o->rope_pos);
+            o->rope_cs = NULL;
+            o->rope_pos = NULL;
+            o->rope_cap = 0;
+            return NULL;
+        }
+    }
+    /* theta advances by a constant factor per pair, as ggml computes it */
     const float theta_scale = powf(r->freq_base, -2.0f / (float)r->n_rot);
-    float cs[1024];
-    int half = r->n_rot / 2;
-    if (half > 512) half = 512;
     for (int i = 0; i < n; i++) {
         float theta = (float)pos[i];
+        float *cs = o->rope_cs + (size_t)i * half * 2;
         for (int p = 0; p < half; p++) {
-            float t = theta * r->freq_scale;
+            const float t = theta * r->freq_scale;
             cs[2 * p] = cosf(t);
             cs[2 * p + 1] = sinf(t);
             theta *= theta_scale;
         }
+    }
+    memcpy(o->rope_pos, pos, (size_t)n * sizeof *pos);
+    o->rope_n = n;
+    o->rope_half = half;
+    o->rope_base = r->freq_base;
+    o->rope_scale = r->freq_scale;
+    return o->rope_cs;
+}
+
+static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim,
+                     const int32_t *pos, const ig_rope *r) {
+    cpu_ops *o = OPS(be);
+    cpu_invalidate(&o->c);
+    const int half = r->n_rot / 2;
+    const float *cst = rope_table(o, n, pos, r, half);
+    if (!cst) {
+        fail(be, INGOT_ERR_NOMEM, "rope: out of memory");
+        return;
+    }
+    const bool neox = r->mode == IG_ROPE_NEOX;
+    for (int i = 0; i < n; i++) {
+        const float *cs = cst + (size_t)i * half * 2;
         for (int h = 0; h < n_head; h++) {
             float *v = x + (size_t)i * ld + (size_t)h * head_dim;
-            for (int p = 0; p < half; p++) {
-                int a = r->mode == IG_ROPE_NEOX ? p : 2 * p;
-                int b = r->mode == IG_ROPE_NEOX ? p + half : 2 * p + 1;
-                float c = cs[2 * p], s = cs[2 * p + 1];
-                float x0 = v[a], x1 = v[b];
-                v[a] = x0 * c - x1 * s;
-                v[b] = x0 * s + x1 * c;
+            if (neox) {
+                for (int p = 0; p < half; p++) {
+                    const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[p], x1 = v[p + half];
+                    v[p] = x0 * c - x1 * s;
+                    v[p + half] = x0 * s + x1 * c;
+                }
+            } else {
+                for (int p = 0; p < half; p++) {
+                    const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
+                    v[2 * p] = x0 * c - x1 * s;
+                    v[2 * p + 1] = x0 * s + x1 * c;
+                }
             }
         }
     }
@@ -141,16 +215,14 @@ static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int he
 
 static void cpu_kv_store(ig_backend *be, void *kc, void *vc, const float *k, const float *v, int ld,
                          int n, int kv_dim, const int32_t *pos, const ig_attn *a) {
-    (void)be;
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
     for (int i = 0; i < n; i++) {
         const float *ki = k + (size_t)i * ld, *vi = v + (size_t)i * ld;
         size_t row = (size_t)pos[i] * kv_dim;
         if (a->kv_type == INGOT_KV_F16) {
-            uint16_t *kd = (uint16_t *)kc + row, *vd = (uint16_t *)vc + row;
-            for (int e = 0; e < kv_dim; e++) {
-                kd[e] = ig_f32_to_f16(ki[e]);
-                vd[e] = ig_f32_to_f16(vi[e]);
-            }
+            c->k->to_f16((uint16_t *)kc + row, ki, kv_dim);
+            c->k->to_f16((uint16_t *)vc + row, vi, kv_dim);
         } else {
             memcpy((float *)kc + row, ki, (size_t)kv_dim * sizeof(float));
             memcpy((float *)vc + row, vi, (size_t)kv_dim * sizeof(float));
@@ -159,6 +231,7 @@ static void cpu_kv_store(ig_backend *be, void *kc, void *vc, const float *k, con
 }
 
 typedef struct {
+    cpu_ops *o;
     float *out;
     const float *q;
     int ld_q;
@@ -173,73 +246,69 @@ typedef struct {
  * same keeps ingot within rounding of llama.cpp. */
 static void attn_worker(void *arg, int ith, int nth) {
     attn_job *j = arg;
+    const cpu_kernels *K = j->o->c.k;
     const ig_attn *a = j->a;
-    int hd = a->head_dim, kv_dim = a->n_head_kv * hd, group = a->n_head / a->n_head_kv;
-    bool f16 = a->kv_type == INGOT_KV_F16;
+    const int hd = a->head_dim, kv_dim = a->n_head_kv * hd, group = a->n_head / a->n_head_kv;
+    const bool f16 = a->kv_type == INGOT_KV_F16;
+    const size_t esz = f16 ? 2 : 4;
     int64_t lo, hi;
     cpu_split((int64_t)j->n * a->n_head, ith, nth, &lo, &hi);
-    float *sc = NULL, *qv = malloc((size_t)hd * sizeof(float)), *acc = malloc((size_t)hd * sizeof(float));
-    int cap = 0;
+    float *sc = j->o->att_scratch + (size_t)ith * j->o->att_cap;
+    float *qv = sc + a->n_ctx, *acc = qv + hd;
     for (int64_t it = lo; it < hi; it++) {
-        int i = (int)(it / a->n_head), h = (int)(it % a->n_head), kvh = h / group;
-        int len = j->pos[i] + 1;
-        if (len > cap) {
-            free(sc);
-            cap = len;
-            sc = malloc((size_t)cap * sizeof(float));
-        }
-        if (!sc || !qv || !acc) break;
+        const int i = (int)(it / a->n_head), h = (int)(it % a->n_head), kvh = h / group;
+        const int len = j->pos[i] + 1;
         const float *q = j->q + (size_t)i * j->ld_q + (size_t)h * hd;
-        for (int e = 0; e < hd; e++) qv[e] = f16 ? ig_f16_to_f32(ig_f32_to_f16(q[e])) : q[e];
+        if (f16) K->round_f16(qv, q, hd);
+        else memcpy(qv, q, (size_t)hd * sizeof(float));
+        const char *kb = (const char *)j->kc + (size_t)kvh * hd * esz;
+        const char *vb = (const char *)j->vc + (size_t)kvh * hd * esz;
+        const size_t stride = (size_t)kv_dim * esz;
         float mx = -INFINITY;
         for (int t = 0; t < len; t++) {
-            float s = 0;
-            if (f16) {
-                const uint16_t *kr = (const uint16_t *)j->kc + (size_t)t * kv_dim + (size_t)kvh * hd;
-                for (int e = 0; e < hd; e++) s += qv[e] * ig_f16_to_f32(kr[e]);
-            } else {
-                const float *kr = (const float *)j->kc + (size_t)t * kv_dim + (size_t)kvh * hd;
-                for (int e = 0; e < hd; e++) s += qv[e] * kr[e];
-            }
-            s *= a->scale;
+            const float s = K->dot_kv(qv, kb + (size_t)t * stride, f16, hd) * a->scale;
             sc[t] = s;
             if (s > mx) mx = s;
         }
         double sum = 0;
         for (int t = 0; t < len; t++) {
-            float e = expf(sc[t] - mx);
+            const float e = expf(sc[t] - mx);
             sc[t] = e;
             sum += e;
         }
-        float inv = (float)(1.0 / sum);
-        for (int e = 0; e < hd; e++) acc[e] = 0;
+        const float inv = (float)(1.0 / sum);
+        memset(acc, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t < len; t++) {
             float p = sc[t] * inv;
-            if (f16) {
-                p = ig_f16_to_f32(ig_f32_to_f16(p));
-                const uint16_t *vr = (const uint16_t *)j->vc + (size_t)t * kv_dim + (size_t)kvh * hd;
-                for (int e = 0; e < hd; e++) acc[e] += p * ig_f16_to_f32(vr[e]);
-            } else {
-                const float *vr = (const float *)j->vc + (size_t)t * kv_dim + (size_t)kvh * hd;
-                for (int e = 0; e < hd; e++) acc[e] += p * vr[e];
-            }
+            if (f16) p = ig_f16_to_f32(ig_f32_to_f16(p));
+            K->axpy_kv(acc, p, vb + (size_t)t * stride, f16, hd);
         }
         memcpy(j->out + (size_t)i * a->n_head * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
     }
-    free(sc);
-    free(qv);
-    free(acc);
 }
 
 static void cpu_attention(ig_backend *be, float *out, const float *q, int ld_q, const void *kc,
                           const void *vc, int n, const int32_t *pos, const ig_attn *a) {
-    attn_job j = {out, q, ld_q, kc, vc, n, pos, a};
-    ig_pool_run(CTX(be)->pool, attn_worker, &j);
+    cpu_ops *o = OPS(be);
+    cpu_invalidate(&o->c);
+    const size_t per = (size_t)a->n_ctx + 2 * (size_t)a->head_dim + 16;
+    if (per > o->att_cap) {
+        free(o->att_scratch);
+        o->att_scratch = malloc(per * (size_t)o->c.n_threads * sizeof(float));
+        o->att_cap = o->att_scratch ? per : 0;
+        if (!o->att_scratch) {
+            fail(be, INGOT_ERR_NOMEM, "attention: out of memory");
+            return;
+        }
+    }
+    attn_job j = {o, out, q, ld_q, kc, vc, n, pos, a};
+    ig_pool_run(o->c.pool, attn_worker, &j);
 }
 
 static void cpu_swiglu(ig_backend *be, float *out, const float *g, const float *u, size_t count) {
-    (void)be;
-    for (size_t i = 0; i < count; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
+    c->k->swiglu(out, g, u, count);
 }
 
 /* ggml evaluates GELU through a table indexed by the f16 value of x and
@@ -253,17 +322,19 @@ static void gelu_init(void) {
     }
 }
 
+float cpu_gelu_f16(float v) {
+    if (v <= -10.0f) return 0.0f;
+    if (v < 10.0f) return ig_f16_to_f32(gelu_table[ig_f32_to_f16(v)]);
+    return v;
+}
+
 static void cpu_gelu(ig_backend *be, float *x, size_t count) {
-    (void)be;
-    for (size_t i = 0; i < count; i++) {
-        float v = x[i];
-        if (v <= -10.0f) x[i] = 0.0f;
-        else if (v < 10.0f) x[i] = ig_f16_to_f32(gelu_table[ig_f32_to_f16(v)]);
-    }
+    cpu_invalidate(CTX(be));
+    for (size_t i = 0; i < count; i++) x[i] = cpu_gelu_f16(x[i]);
 }
 
 static void cpu_argmax(ig_backend *be, int32_t *out, const float *x, int n) {
-    (void)be;
+    cpu_invalidate(CTX(be));
     int best = 0;
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
@@ -277,10 +348,58 @@ static void cpu_memory(ig_backend *be, size_t *f, size_t *t) {
     *f = *t = 0;
 }
 
+/* ---- memory bandwidth ----------------------------------------------- */
+
+typedef struct {
+    char *src, *dst;
+    size_t bytes;
+} bw_job;
+
+static void bw_worker(void *arg, int ith, int nth) {
+    bw_job *j = arg;
+    int64_t lo, hi;
+    cpu_split((int64_t)(j->bytes / 4096), ith, nth, &lo, &hi);
+    memcpy(j->dst + lo * 4096, j->src + lo * 4096, (size_t)(hi - lo) * 4096);
+}
+
+/* A copy far larger than any cache, on every thread of the pool, counting
+ * bytes read plus bytes written; the best of a few passes. */
+static double cpu_bandwidth(ig_backend *be) {
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
+    const size_t bytes = (size_t)256 << 20;
+    size_t a1 = 0, a2 = 0;
+    char *src = cpu_big_alloc(bytes, &a1), *dst = src ? cpu_big_alloc(bytes, &a2) : NULL;
+    if (!src || !dst) {
+        if (src) cpu_big_free(src, a1);
+        return 0;
+    }
+    memset(src, 1, bytes);
+    memset(dst, 0, bytes);
+    bw_job j = {src, dst, bytes};
+    double best = 0;
+    for (int pass = 0; pass < 5; pass++) {
+        const double t0 = ig_time();
+        ig_pool_run(c->pool, bw_worker, &j);
+        const double dt = ig_time() - t0;
+        const double bw = 2.0 * (double)bytes / dt;
+        if (bw > best) best = bw;
+    }
+    cpu_big_free(src, a1);
+    cpu_big_free(dst, a2);
+    return best;
+}
+
 static void cpu_destroy(ig_backend *be) {
     if (!be) return;
-    ig_pool_free(CTX(be)->pool);
-    free(be->ctx);
+    cpu_ops *o = OPS(be);
+    ig_pool_free(o->c.pool);
+    cpu_matmul_free(&o->c);
+    pthread_mutex_destroy(&o->c.pack_mu);
+    free(o->att_scratch);
+    free(o->rope_cs);
+    free(o->rope_pos);
+    free(o);
     free(be);
 }
 
@@ -307,6 +426,7 @@ static const ig_backend_iface cpu_iface = {
     .swiglu = cpu_swiglu,
     .gelu = cpu_gelu,
     .argmax = cpu_argmax,
+    .bandwidth = cpu_bandwidth,
 };
 
 static void cpu_model_name(char *buf, size_t cap) {
@@ -335,22 +455,30 @@ ingot_status ig_backend_cpu_new(int n_threads, ig_backend **out) {
     *out = NULL;
     if (n_threads <= 0) n_threads = ig_physical_cores();
     ig_backend *be = calloc(1, sizeof *be);
-    cpu_ctx *c = calloc(1, sizeof *c);
-    if (!be || !c) {
+    cpu_ops *o = calloc(1, sizeof *o);
+    if (!be || !o) {
         free(be);
-        free(c);
+        free(o);
         return ig_err(INGOT_ERR_NOMEM, "cannot allocate the CPU backend");
     }
+    cpu_ctx *c = &o->c;
     c->pool = ig_pool_new(n_threads);
     if (!c->pool) {
         free(be);
-        free(c);
+        free(o);
         return ig_err(INGOT_ERR_NOMEM, "cannot start %d threads", n_threads);
     }
     c->n_threads = ig_pool_size(c->pool);
-    cpu_model_name(c->device_name, sizeof c->device_name);
+    c->k = cpu_kernels_best();
+    c->act_fmt = -1;
+    const char *np = getenv("INGOT_CPU_NOPACK");
+    c->no_pack = np && *np && strcmp(np, "0");
+    pthread_mutex_init(&c->pack_mu, NULL);
+    char model[96];
+    cpu_model_name(model, sizeof model);
+    snprintf(c->device_name, sizeof c->device_name, "%s (%s)", model, c->k->name);
     be->iface = &cpu_iface;
-    be->ctx = c;
+    be->ctx = o;
     *out = be;
     return INGOT_OK;
 }
