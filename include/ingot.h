@@ -191,8 +191,9 @@ const char *ingot_token_text(const ingot_model *m, int32_t id);
 /* Streaming decoder: feed ids, get back only whole UTF-8 characters. */
 typedef struct ingot_detok ingot_detok;
 ingot_detok *ingot_detok_new(const ingot_model *m, bool special);
-/* Returns the number of bytes written to out (cap >= 64 is always enough
- * for one token's worth plus held-back bytes). */
+/* Returns the number of bytes written to out. Bytes that do not fit in
+ * `cap` are kept and come out with the next push or flush; at the end of a
+ * stream call ingot_detok_flush until it returns 0. */
 size_t ingot_detok_push(ingot_detok *d, int32_t id, char *out, size_t cap);
 /* Emit held-back bytes (an incomplete character at the end of a stream). */
 size_t ingot_detok_flush(ingot_detok *d, char *out, size_t cap);
@@ -274,7 +275,8 @@ typedef struct ingot_chat_msg {
 
 /* Name of the template family ingot recognizes in the model's
  * tokenizer.chat_template ("chatml", "llama2", "llama3", "mistral",
- * "zephyr", "phi3", "gemma"), or "plain" when there is none / unknown. */
+ * "mistral-v1", "mistral-v3", "mistral-v3-tekken", "mistral-v7", "zephyr",
+ * "phi3", "gemma"), or "plain" when there is none / unknown. */
 const char *ingot_chat_template_name(const ingot_model *m);
 /* Render messages with a template family (NULL: the model's). add_assistant:
  * end with the prefix of an assistant reply. Writes at most cap bytes (NUL

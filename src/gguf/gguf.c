@@ -259,7 +259,7 @@ static ingot_status rd_u64(parser *p, uint64_t *v, int64_t elem, const char *fie
 }
 
 static ingot_status rd_str(parser *p, gguf_str *out, int64_t elem) {
-    uint64_t at = p->pos, len;
+    uint64_t at = p->pos, len = 0;
     ingot_status st = rd_u64(p, &len, elem, "string length");
     if (st) return st;
     if (len > left(p)) return past_end(p, elem, at, "string length %llu", (ull)len);
@@ -287,8 +287,8 @@ static ingot_status rd_array(parser *p, gguf_value *v, int depth, int64_t elem) 
     uint64_t at = p->pos;
     if (depth > GGUF_MAX_DEPTH)
         return elem_err(p, elem, at, "arrays nested deeper than %d levels", GGUF_MAX_DEPTH);
-    uint32_t et;
-    uint64_t n;
+    uint32_t et = 0;
+    uint64_t n = 0;
     ingot_status st = rd_u32(p, &et, elem, "array element type");
     if (!st) st = rd_u64(p, &n, elem, "array length");
     if (st) return st;
@@ -404,7 +404,7 @@ static ingot_status parse_kvs(parser *p) {
             int64_t dup = index_insert(&g->kv_index, (const char *)g->kv, sizeof *kv, i);
             if (dup >= 0) return perr(p, "duplicate key (also key #%lld)", (long long)dup);
         }
-        uint32_t type;
+        uint32_t type = 0;
         if ((st = rd_u32(p, &type, -1, "value type"))) return st;
         if ((st = rd_value(p, &kv->val, type))) return st;
     }
@@ -463,7 +463,7 @@ static ingot_status parse_tensor_infos(parser *p) {
         for (uint32_t d = 0; d < 4; d++) {
             t->ne[d] = 1;
             if (d >= t->n_dims) continue;
-            uint64_t ne;
+            uint64_t ne = 0;
             if ((st = rd_u64(p, &ne, -1, "dimension"))) return st;
             if (ne > INT64_MAX) return perr(p, "dimension %u is negative (%lld)", d, (long long)ne);
             if (ne == 0) return perr(p, "dimension %u is 0", d);

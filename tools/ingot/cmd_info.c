@@ -210,38 +210,7 @@ static const char *vtype_name(ingot_gguf_vtype t) {
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
-/* A JSON string literal of arbitrary bytes (invalid UTF-8 becomes U+FFFD,
- * so the output always parses). */
-static void json_str(FILE *f, const char *s) {
-    const unsigned char *u = (const unsigned char *)s;
-    fputc('"', f);
-    while (*u) {
-        unsigned c = *u;
-        size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        bool ok = n > 0;
-        for (size_t k = 1; ok && k < n; k++) ok = (u[k] & 0xc0) == 0x80;
-        if (ok && n == 3) ok = !(c == 0xe0 && u[1] < 0xa0) && !(c == 0xed && u[1] > 0x9f);
-        if (ok && n == 4) ok = !(c == 0xf0 && u[1] < 0x90) && !(c == 0xf4 && u[1] > 0x8f);
-        if (!ok) {
-            fputs("\\ufffd", f);
-            u++;
-        } else if (n > 1) {
-            fwrite(u, 1, n, f);
-            u += n;
-        } else {
-            if (c == '"') fputs("\\\"", f);
-            else if (c == '\\') fputs("\\\\", f);
-            else if (c == '\n') fputs("\\n", f);
-            else if (c == '\t') fputs("\\t", f);
-            else if (c == '\r') fputs("\\r", f);
-            else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-            else fputc((int)c, f);
-            u++;
-        }
-    }
-    fputc('"', f);
-}
+static void json_str(FILE *f, const char *s) { cli_json_str(f, s, strlen(s)); }
 
 /* ---- the summary ----------------------------------------------------------- */
 

@@ -167,19 +167,33 @@ ingot_model *cli_load_model(const char *path, ingot_backend_kind backend, int n_
     return m;
 }
 
+/* Invalid UTF-8 becomes U+FFFD, so the output always parses. */
 void cli_json_str(FILE *f, const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s, *e = u + len;
     fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-            else fputc(c, f);
+    while (u < e) {
+        unsigned c = *u;
+        size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        bool ok = n > 0 && (size_t)(e - u) >= n;
+        for (size_t k = 1; ok && k < n; k++) ok = (u[k] & 0xc0) == 0x80;
+        if (ok && n == 3) ok = !(c == 0xe0 && u[1] < 0xa0) && !(c == 0xed && u[1] > 0x9f);
+        if (ok && n == 4) ok = !(c == 0xf0 && u[1] < 0x90) && !(c == 0xf4 && u[1] > 0x8f);
+        if (!ok) {
+            fputs("\\ufffd", f);
+            u++;
+        } else if (n > 1) {
+            fwrite(u, 1, n, f);
+            u += n;
+        } else {
+            if (c == '"') fputs("\\\"", f);
+            else if (c == '\\') fputs("\\\\", f);
+            else if (c == '\n') fputs("\\n", f);
+            else if (c == '\t') fputs("\\t", f);
+            else if (c == '\r') fputs("\\r", f);
+            else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
+            else fputc((int)c, f);
+            u++;
         }
     }
     fputc('"', f);
