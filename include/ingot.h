@@ -72,6 +72,8 @@ size_t ingot_type_row_size(uint32_t type, int64_t n);
 int64_t ingot_type_block_size(uint32_t type);
 /* Parse a type name (case-insensitive), -1 if unknown. */
 int ingot_type_from_name(const char *name);
+/* llama.cpp's name for a general.file_type id ("Q4_K - Medium"), NULL if unknown. */
+const char *ingot_file_type_name(uint32_t ftype);
 
 /* ------------------------------------------------------------------------ */
 /* GGUF inspection (what `ingot info` shows)                                */

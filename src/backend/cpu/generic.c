@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "core/util.h"
 #include "kernels.h"
@@ -431,8 +434,10 @@ const cpu_kernels *cpu_kernels_by_name(const char *name) {
 #if defined(__x86_64__)
     if (!strcmp(name, "avx2")) {
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-            __builtin_cpu_supports("f16c"))
+        /* clang's __builtin_cpu_supports has no "f16c": ask cpuid (leaf 1, ECX bit 29). */
+        unsigned a, b, c, d;
+        bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
             return &cpu_kernels_avx2;
     }
 #endif
