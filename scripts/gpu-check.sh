@@ -5,6 +5,10 @@
 # Used with the device tool, carrying build-carry/ (a static PCRE2 and
 # pkg-config for images that lack them):
 #   run(command="bash scripts/gpu-check.sh", carry=["build-carry"])
+# GPU_CHECK_AB: ';'-separated env settings, each one more model-only bench
+# run (A/B of the backend's switches), e.g.
+#   GPU_CHECK_AB='INGOT_CUDA_NO_FUSE=1;INGOT_CUDA_PF_MB=0 INGOT_CUDA_PF_ATT_MB=0'
+# (default: without PDL). GPU_CHECK_ITERS: bench repetitions (20).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-gpu}
@@ -49,11 +53,17 @@ if [ $build_rc -eq 0 ]; then
     done
   fi
   if [ -x "$B/bench_cuda_ops" ]; then
-    timeout 300 "$B/bench_cuda_ops" 20 > "$OUT/bench.log" 2>&1
+    timeout 300 "$B/bench_cuda_ops" "${GPU_CHECK_ITERS:-20}" > "$OUT/bench.log" 2>&1
     echo "bench rc=$? ($(( $(date +%s) - t0 ))s)"
-    # A/B: the same model without programmatic dependent launch
-    INGOT_CUDA_NO_PDL=1 timeout 120 "$B/bench_cuda_ops" 10 model > "$OUT/bench_nopdl.log" 2>&1
-    echo "bench (no PDL) rc=$? ($(( $(date +%s) - t0 ))s)"
+    # A/B: the same model with the backend's switches flipped
+    IFS=';' read -ra AB <<< "${GPU_CHECK_AB:-INGOT_CUDA_NO_PDL=1}"
+    i=0
+    for v in "${AB[@]}"; do
+      i=$((i + 1))
+      echo "== $v" > "$OUT/bench_ab$i.log"
+      env $v timeout 120 "$B/bench_cuda_ops" 10 model >> "$OUT/bench_ab$i.log" 2>&1
+      echo "bench ($v) rc=$? ($(( $(date +%s) - t0 ))s)"
+    done
   fi
 fi
 echo
@@ -62,5 +72,7 @@ cat "$OUT/gpu.txt"
 echo "build rc=$build_rc  tests rc=$test_rc"
 grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
-[ -f "$OUT/bench_nopdl.log" ] && { echo "--- without PDL:"; grep -E "tok/s|error" "$OUT/bench_nopdl.log"; }
+for f in "$OUT"/bench_ab*.log; do
+  [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
+done
 exit 0

@@ -294,6 +294,113 @@ static void test_fused(void) {
     }
 }
 
+/* One llama decode layer through the op table, as src/model/forward.c
+ * issues it. The CUDA backend fuses across ops here (rotation + KV store
+ * into the Q/K/V launch, the merge of attention chunks and its q8_1 output,
+ * RMSNorm into the residual launch, SwiGLU into gate/up): every
+ * intermediate and the KV cache rows must still match the CPU. */
+static void test_fused_layer(void) {
+    const uint32_t types[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K, IG_TYPE_F16};
+    const int n_head = 8, n_head_kv = 2, hd = 64, E = n_head * hd, KV = n_head_kv * hd, F = 768;
+    for (int ti = 0; ti < 4; ti++) {
+        uint32_t t = types[ti];
+        for (int n = 1; n <= 3; n += 2) {
+            /* a long context (many attention chunks), short ones, and one cache
+             * small enough for a single chunk (no merge) */
+            const int p0 = ti == 1 ? 2000 : 60 + 7 * ti, n_ctx = ti == 3 ? 96 : 4096;
+            wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(t, KV, E), wo = wpair_new(t, E, E);
+            wpair wg = wpair_new(t, F, E), wu = wpair_new(t, F, E), wd = wpair_new(t, E, F);
+            wpair an = wpair_f32(E, 0.8f, 1.2f), fn = wpair_f32(E, 0.8f, 1.2f), on = wpair_f32(E, 0.8f, 1.2f);
+            size_t cb = (size_t)n_ctx * KV * 2;
+            uint16_t *ch = malloc(cb);
+            for (size_t i = 0; i < cb / 2; i++) ch[i] = ig_f32_to_f16(uniform(-1, 1));
+            pair K = pair_from(ch, cb);
+            for (size_t i = 0; i < cb / 2; i++) ch[i] = ig_f32_to_f16(uniform(-1, 1));
+            pair V = pair_from(ch, cb);
+            float *xh = malloc((size_t)n * E * 4);
+            fill(xh, (size_t)n * E, -1, 1);
+            int32_t pos[3];
+            for (int i = 0; i < n; i++) pos[i] = p0 + i;
+            pair x = pair_from(xh, (size_t)n * E * 4), P = pair_from(pos, sizeof pos);
+            pair h = pair_new((size_t)n * E * 4), q = pair_new((size_t)n * E * 4), k = pair_new((size_t)n * KV * 4);
+            pair v = pair_new((size_t)n * KV * 4), att = pair_new((size_t)n * E * 4), h2 = pair_new((size_t)n * E * 4);
+            pair fa = pair_new((size_t)n * F * 4), fb = pair_new((size_t)n * F * 4);
+            pair_poison(&h), pair_poison(&q), pair_poison(&k), pair_poison(&v), pair_poison(&att);
+            pair_poison(&h2), pair_poison(&fa), pair_poison(&fb);
+            ig_attn a = {n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), INGOT_KV_F16, n_ctx};
+            ig_rope r = {hd, 10000.0f, 1.0f, IG_ROPE_NORMAL};
+            ig_backend *bs[2] = {C, G};
+            for (int bi = 0; bi < 2; bi++) {
+                ig_backend *B = bs[bi];
+                const ig_backend_iface *I = B->iface;
+                bool g = bi == 1;
+#define S(pr) (g ? (pr).g : (pr).c)
+#define W(wp) (g ? &(wp).g : &(wp).c)
+                I->rms_norm(B, S(h), S(x), W(an), n, E, 1e-5f);
+                I->matmul(B, S(q), W(wq), NULL, S(h), n);
+                I->matmul(B, S(k), W(wk), NULL, S(h), n);
+                I->matmul(B, S(v), W(wv), NULL, S(h), n);
+                I->rope(B, S(q), E, n, n_head, hd, S(P), &r);
+                I->rope(B, S(k), KV, n, n_head_kv, hd, S(P), &r);
+                I->kv_store(B, S(K), S(V), S(k), S(v), KV, n, KV, S(P), &a);
+                I->attention(B, S(att), S(q), E, S(K), S(V), n, S(P), &a);
+                I->matmul(B, S(h), W(wo), NULL, S(att), n);
+                I->add(B, S(x), S(x), S(h), (size_t)n * E);
+                I->rms_norm(B, S(h), S(x), W(fn), n, E, 1e-5f);
+                I->matmul(B, S(fa), W(wg), NULL, S(h), n);
+                I->matmul(B, S(fb), W(wu), NULL, S(h), n);
+                I->swiglu(B, S(fa), S(fa), S(fb), (size_t)n * F);
+                I->matmul(B, S(h), W(wd), NULL, S(fa), n);
+                I->add(B, S(x), S(x), S(h), (size_t)n * E);
+                I->rms_norm(B, S(h2), S(x), W(on), n, E, 1e-5f);
+#undef S
+#undef W
+            }
+            /* errors compound through the chain: a few matmul thresholds */
+            double thr = t == IG_TYPE_F16 ? 1e-4 : ingot_type_block_size(t) == 256 ? 2e-2 : 5e-3;
+            char what[96];
+#define EXPECT(name, pr, cnt)                                                              \
+    snprintf(what, sizeof what, "fused layer %s n=%d: %s", ingot_type_name(t), n, name); \
+    expect(what, &(pr), (cnt), thr)
+            EXPECT("q (rotated)", q, (size_t)n * E);
+            EXPECT("k (rotated)", k, (size_t)n * KV);
+            EXPECT("v", v, (size_t)n * KV);
+            EXPECT("attention", att, (size_t)n * E);
+            EXPECT("swiglu", fa, (size_t)n * F);
+            EXPECT("up", fb, (size_t)n * F);
+            EXPECT("down", h, (size_t)n * E);
+            EXPECT("residual", x, (size_t)n * E);
+            EXPECT("next norm", h2, (size_t)n * E);
+#undef EXPECT
+            /* the new cache rows (f16) against the CPU's; the rest unchanged */
+            for (int kvi = 0; kvi < 2; kvi++) {
+                pair *cp = kvi ? &V : &K;
+                uint16_t *gh = (uint16_t *)pair_get(cp), *chh = (uint16_t *)cp->c;
+                float *gr = malloc((size_t)n * KV * 4), *cr = malloc((size_t)n * KV * 4);
+                for (int i = 0; i < n * KV; i++) {
+                    size_t o = (size_t)p0 * KV + i;
+                    gr[i] = ig_f16_to_f32(gh[o]), cr[i] = ig_f16_to_f32(chh[o]);
+                }
+                double e = nmse(gr, cr, (size_t)n * KV);
+                CHECK(e <= thr, "fused layer %s n=%d: %s cache rows nmse %.3g", ingot_type_name(t), n,
+                      kvi ? "V" : "K", e);
+                if (verbose) printf("  fused layer %s n=%d: %s cache rows %28s nmse %9.3g\n", ingot_type_name(t), n,
+                                    kvi ? "V" : "K", "", e);
+                size_t diff = 0;
+                for (size_t i = 0; i < cb / 2; i++)
+                    if ((i < (size_t)p0 * KV || i >= (size_t)(p0 + n) * KV) && gh[i] != chh[i]) diff++;
+                CHECK(diff == 0, "fused layer: %zu cache values outside the new rows changed", diff);
+                free(gh), free(gr), free(cr);
+            }
+            pair_free(&K), pair_free(&V), pair_free(&x), pair_free(&P), pair_free(&h), pair_free(&q);
+            pair_free(&k), pair_free(&v), pair_free(&att), pair_free(&h2), pair_free(&fa), pair_free(&fb);
+            wpair_free(&wq), wpair_free(&wk), wpair_free(&wv), wpair_free(&wo), wpair_free(&wg), wpair_free(&wu);
+            wpair_free(&wd), wpair_free(&an), wpair_free(&fn), wpair_free(&on);
+            free(ch), free(xh);
+        }
+    }
+}
+
 static void test_embed(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
         uint32_t t = all_types[ti];
@@ -566,6 +673,27 @@ int main(void) {
 
     test_matmul();
     test_fused();
+    test_fused_layer();
+    {
+        /* again with every cross-op fusion of the CUDA backend switched on
+         * (off by default: slower on H100, kept for other cards) */
+        ig_backend *G0 = G, *G1 = NULL;
+        const char *old = getenv("INGOT_CUDA_FUSE");
+        char keep[32] = "";
+        if (old) snprintf(keep, sizeof keep, "%s", old);
+        setenv("INGOT_CUDA_FUSE", "15", 1);
+        if (ig_backend_cuda_new(0, &G1) == INGOT_OK) {
+            G = G1;
+            if (verbose) printf("  (INGOT_CUDA_FUSE=15)\n");
+            test_fused_layer();
+            s = G->iface->sync(G);
+            CHECK(s == INGOT_OK, "sync (all fusions): %s", ingot_last_error());
+            G1->iface->destroy(G1);
+            G = G0;
+        }
+        if (old) setenv("INGOT_CUDA_FUSE", keep, 1);
+        else unsetenv("INGOT_CUDA_FUSE");
+    }
     test_embed();
     test_norms();
     test_elementwise();

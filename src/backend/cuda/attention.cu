@@ -2,9 +2,12 @@
  *
  * Decode (few tokens): split-K "flash-decoding". The keys 0..pos[i] are cut
  * into nsplit chunks, one CTA per (head, chunk, token); each keeps a running
- * max, sum and weighted V, and a second kernel merges the chunks. The chunk
- * bounds come from pos[] in device memory, so a recorded graph stays right
- * as the cache grows; nsplit depends only on n_ctx.
+ * max, sum and weighted V, and the last chunk's CTA of a head to finish
+ * merges them (an arrival counter per head: no second kernel), writing the
+ * output and, when asked, its q8_1 form for the wo product that follows.
+ * The chunk bounds come from pos[] in device memory, so a recorded graph
+ * stays right as the cache grows; nsplit depends only on n_ctx. The CTAs
+ * also prefetch the next weight (wo) into L2: DRAM is idle meanwhile.
  *
  * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
  * shared memory, a warp per query, lanes over keys for Q.K and over
@@ -81,11 +84,58 @@ static __device__ __forceinline__ void ld_slice(const void *base, size_t off, in
     }
 }
 
+/* Decode outputs and side work of k_attn_split. */
+typedef struct attn_dec {
+    int8_t *xq;            /* q8_1 of out, or NULL */
+    float2 *ds;
+    unsigned *cnt;         /* per-(token, head) counters; NULL: k_attn_combine merges */
+    const uint8_t *pfq, *pfs;
+    size_t pfq_n, pfs_n;
+} attn_dec;
+
+/* The last CTA of (head h, token i): merge the nsplit (<= 32) partials,
+ * read through L2 (other CTAs wrote them), all loads in flight at once;
+ * write out and its q8_1 form. Same arithmetic as k_attn_combine. */
+static __device__ __noinline__ void attn_merge(float *out, const float *pp, size_t orow, int hd, int nsplit,
+                                               int8_t *xq, float2 *ds) {
+    __shared__ float sf[32], sL[32];
+    const int tid = threadIdx.x;
+    for (int e0 = 0; e0 < hd; e0 += blockDim.x) {
+        const int e = e0 + tid;
+        float v[32];
+#pragma unroll
+        for (int s = 0; s < 32; s++) v[s] = s < nsplit && e < hd ? __ldcg(pp + (size_t)s * (hd + 2) + 2 + e) : 0.0f;
+        if (e0 == 0) {
+            if (tid < nsplit) sf[tid] = __ldcg(pp + (size_t)tid * (hd + 2)), sL[tid] = __ldcg(pp + (size_t)tid * (hd + 2) + 1);
+            __syncthreads();
+        }
+        float M = -INFINITY;
+        for (int s = 0; s < nsplit; s++) M = fmaxf(M, sf[s]);
+        float L = 0.0f, O = 0.0f;
+#pragma unroll
+        for (int s = 0; s < 32; s++) {
+            /* chunks past the end of the sequence (max -inf) count zero */
+            if (s < nsplit && sf[s] != -INFINITY) {
+                float f = __expf(sf[s] - M);
+                L += sL[s] * f;
+                O += v[s] * f;
+            }
+        }
+        float y = O / L;
+        if (e < hd) out[orow + e] = y;
+        if (xq && e0 + (tid & ~31) < hd) q8_put(y, xq, ds, orow + e); /* hd % 32 == 0: whole warps */
+    }
+}
+
 template <int DPL, bool F16, bool VEC>
 static __global__ void __launch_bounds__(DEC_WARPS * 32)
     k_attn_split(float *out, float *part, const float *q, int ld_q, const void *kc, const void *vc,
-                 const int32_t *pos, int n_head, int group, int hd, float scale, int nsplit) {
+                 const int32_t *pos, int n_head, int group, int hd, float scale, int nsplit, const attn_dec x) {
     pdl_trigger();
+    if (x.pfq && threadIdx.x == 0) {
+        unsigned k = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+        l2_prefetch_part(x.pfq, x.pfq_n, x.pfs, x.pfs_n, k, gridDim.x * gridDim.y * gridDim.z);
+    }
     pdl_wait();
     const int h = blockIdx.x, s = blockIdx.y, i = blockIdx.z;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
@@ -164,18 +214,30 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         f[k] = sm[k] == -INFINITY ? 0.0f : __expf(sm[k] - M);
         L += sl[k] * f[k];
     }
+    const size_t orow = (size_t)i * n_head * hd + (size_t)h * hd;
+    if (nsplit == 1) {
+        for (int e0 = 0; e0 < hd; e0 += blockDim.x) {
+            const int e = e0 + threadIdx.x;
+            float O = 0.0f;
+            if (e < hd) {
+#pragma unroll
+                for (int k = 0; k < DEC_WARPS; k++) O += so[k][e] * f[k];
+                out[orow + e] = O / L;
+            }
+            if (x.xq && e0 + (int)(threadIdx.x & ~31) < hd) q8_put(O / L, x.xq, x.ds, orow + e);
+        }
+        return;
+    }
+    float *pp = part + ((size_t)i * n_head + h) * nsplit * (hd + 2);
     for (int e = threadIdx.x; e < hd; e += blockDim.x) {
         float O = 0.0f;
 #pragma unroll
         for (int k = 0; k < DEC_WARPS; k++) O += so[k][e] * f[k];
-        if (nsplit == 1) {
-            out[(size_t)i * n_head * hd + (size_t)h * hd + e] = O / L;
-        } else {
-            float *pp = part + (((size_t)i * n_head + h) * nsplit + s) * (hd + 2);
-            pp[2 + e] = O;
-            if (e == 0) pp[0] = M, pp[1] = L;
-        }
+        pp[(size_t)s * (hd + 2) + 2 + e] = O;
+        if (e == 0) pp[(size_t)s * (hd + 2)] = M, pp[(size_t)s * (hd + 2) + 1] = L;
     }
+    if (!x.cnt) return;
+    if (cta_arrive_last(x.cnt + (size_t)i * n_head + h, nsplit)) attn_merge(out, pp, orow, hd, nsplit, x.xq, x.ds);
 }
 
 static __global__ void k_attn_combine(float *out, const float *part, int n_head, int hd, int nsplit) {
@@ -496,16 +558,36 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
             part = (float *)cu_scratch(c, SCR_ATTN, (size_t)n * a->n_head * nsplit * (hd + 2) * sizeof(float));
             if (!part) return;
         }
+        attn_dec x;
+        memset(&x, 0, sizeof x);
+        const int cols = a->n_head * hd;
+        /* merge in the split kernel (counters), and q8_1 for the wo product */
+        if ((c->fuse & FUSE_ATTN) && nsplit > 1 && (size_t)n * a->n_head <= NCNT) x.cnt = c->cnt;
+        void *qb = c->scr[SCR_Q8].p;
+        bool q8 = (c->fuse & FUSE_ATTN) && hd % 32 == 0 && (nsplit == 1 || x.cnt) && qb && c->scr[SCR_Q8].cap >= q8_bytes(n, cols);
+        if (q8) x.xq = (int8_t *)qb, x.ds = q8_ds(qb, n, cols);
+        /* the weight read next (wo), learned from the last forward */
+        const wsucc *nx = c->pf_att ? cu_succ(c, c->last_w) : NULL;
+        if (nx) {
+            size_t tot = nx->qn + nx->sn, take = tot < c->pf_att ? tot : c->pf_att;
+            x.pfq = nx->q, x.pfs = nx->s;
+            x.pfq_n = (size_t)((double)nx->qn * take / tot), x.pfs_n = (size_t)((double)nx->sn * take / tot);
+        }
         dim3 grid(a->n_head, nsplit, n);
         if (hd == 32 * DPL && (DPL > 1 || !F16))
             cu_launch(c, k_attn_split<DPL, F16, true>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc, pos,
-                      a->n_head, group, hd, a->scale, nsplit);
+                      a->n_head, group, hd, a->scale, nsplit, x);
         else
             cu_launch(c, k_attn_split<DPL, F16, false>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc,
-                      pos, a->n_head, group, hd, a->scale, nsplit);
-        if (nsplit > 1)
+                      pos, a->n_head, group, hd, a->scale, nsplit, x);
+        if (nsplit > 1 && !x.cnt)
             cu_launch(c, k_attn_combine, dim3(a->n_head, n), dim3(hd < 128 ? 128 : 256), 0, out, (const float *)part,
                       a->n_head, hd, nsplit);
+        if (q8) {
+            c->q8_src = out;
+            c->q8_count = (size_t)n * cols;
+            c->q8_buf = qb;
+        }
         return;
     }
     if (attn_prefill_tc(c, out, q, ld_q, kc, vc, n, pos, a)) return;

@@ -6,8 +6,24 @@
  * of decode size that read the same input are held back and launched as
  * one kernel (Q/K/V, gate/up), and an add() that consumes the output of a
  * single held-back matmul becomes that kernel's epilogue (the residual
- * adds). Anything else first launches what is held back, so the stream
- * order is always the call order.
+ * adds). Optionally (INGOT_CUDA_FUSE, a mask of FUSE_*) the launch stays
+ * held while the next op may join it too:
+ *   rope(q), rope(k), kv_store after Q/K/V -> rotation + KV store epilogue
+ *   swiglu(gate, up) after gate/up          -> SwiGLU + q8_1 epilogue
+ *   rms_norm(sum) after a residual add      -> RMSNorm + q8_1 epilogue
+ * (single-token steps; a llama layer is then five kernels). On H100 each
+ * of these measured slower than its own kernel chained by PDL (the arrival
+ * atomics and the one-CTA tails cost more than a launch), so the default is
+ * FUSE_ATTN alone: decode attention merges its chunks in the kernel and
+ * writes the q8_1 input of wo (attention.cu). INGOT_CUDA_NO_FUSE=1: none.
+ * Anything not fused first launches what is held back, so the stream order
+ * is always the call order.
+ *
+ * L2 prefetch (experiment, off by default: measured slower, see
+ * bench/cuda/NOTES.md v5): each matmul call records which weight came after
+ * the previous one (the order is the same every forward), and decode
+ * attention prefetches the start of the weight read next (wo) while DRAM
+ * would otherwise idle (INGOT_CUDA_PF_ATT_MB).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -65,7 +81,57 @@ void *cu_scratch(cuda_ctx *c, int slot, size_t bytes) {
 
 static void inval_all(cuda_ctx *c) {
     c->q8_src = NULL;
+    c->q8_buf = NULL;
     c->f16x_src = NULL;
+}
+
+void *cu_q8_other(cuda_ctx *c, const void *in) {
+    void *a = c->scr[SCR_Q8].p, *b = c->scr[SCR_Q8B].p;
+    return in == b ? a : b;
+}
+
+/* Both q8 buffers hold [n][cols] (neither is grown by a fused epilogue). */
+static bool q8_fits(cuda_ctx *c, int n, int cols) {
+    size_t need = q8_bytes(n, cols);
+    return c->scr[SCR_Q8].p && c->scr[SCR_Q8B].p && c->scr[SCR_Q8].cap >= need && c->scr[SCR_Q8B].cap >= need;
+}
+
+/* ---- successor map (L2 prefetch) ---------------------------------------- */
+
+static unsigned succ_slot(const void *key) {
+    return (unsigned)((((uintptr_t)key >> 8) * 0x9E3779B97F4A7C15ull) >> 40) % SUCC_SLOTS;
+}
+
+const wsucc *cu_succ(cuda_ctx *c, const void *key) {
+    if (!key) return NULL;
+    for (unsigned i = succ_slot(key), k = 0; k < SUCC_SLOTS; k++, i = (i + 1) % SUCC_SLOTS) {
+        if (c->succ[i].key == key) return c->succ[i].q ? &c->succ[i] : NULL;
+        if (!c->succ[i].key) return NULL;
+    }
+    return NULL;
+}
+
+/* true: `key` is new (graphs recorded before miss its prefetch) */
+static bool succ_put(cuda_ctx *c, const void *key, const ig_weight *w) {
+    for (unsigned i = succ_slot(key), k = 0; k < SUCC_SLOTS; k++, i = (i + 1) % SUCC_SLOTS) {
+        if (c->succ[i].key && c->succ[i].key != key) continue;
+        bool fresh = !c->succ[i].key;
+        qlayout L = ql_get(w->type);
+        size_t nblk = (size_t)w->rows * (size_t)(w->cols / L.qk);
+        wsucc *e = &c->succ[i];
+        e->key = key;
+        cu_weight_parts(w, &e->q, &e->s);
+        e->qn = nblk * L.qn;
+        e->sn = nblk * (L.bs - L.qn);
+        return fresh;
+    }
+    return false;
+}
+
+/* Any free may unmap what a recorded successor points at. */
+static void succ_clear(cuda_ctx *c) {
+    memset(c->succ, 0, sizeof c->succ);
+    c->last_w = NULL;
 }
 
 static bool overlap(const void *a, size_t na, const void *b, size_t nb) {
@@ -89,16 +155,23 @@ static void flush_ropes(cuda_ctx *c) {
     c->n_rope_pend = 0;
 }
 
-static void flush(cuda_ctx *c) {
-    flush_ropes(c);
+static void flush_mv(cuda_ctx *c) {
     if (!c->pend_active) return;
     c->pend_active = false;
-    cu_mv_launch(c, &c->pend);
-    for (int i = 0; i < c->pend.nd; i++) {
-        const mv_desc *d = &c->pend.d[i];
-        wrote(c, d->out, (size_t)c->pend.n * d->rows * 4);
-        if (d->out2) wrote(c, d->out2, (size_t)c->pend.n * d->rows * 4);
+    mv_batch *b = &c->pend;
+    cu_mv_launch(c, b);
+    for (int i = 0; i < b->nd; i++) {
+        const mv_desc *d = &b->d[i];
+        wrote(c, d->out, (size_t)b->n * d->rows * 4);
+        if (d->out2) wrote(c, d->out2, (size_t)b->n * d->rows * 4);
     }
+    if (b->epi.out) wrote(c, b->epi.out, (size_t)b->n * b->d[0].rows * 4);
+}
+
+/* Held-back matmuls were issued before held-back ropes: launch in that order. */
+static void flush(cuda_ctx *c) {
+    flush_mv(c);
+    flush_ropes(c);
 }
 
 /* Every op that is not a matmul starts here. */
@@ -146,6 +219,7 @@ static void cuda_dealloc(ig_backend *be, void *p) {
     if (!p) return;
     inval_all(c);
     drop_graphs(c);
+    succ_clear(c);
     CU_CHECK(c, cudaStreamSynchronize(c->stream));
     CU_CHECK(c, cudaFree(p));
 }
@@ -241,7 +315,24 @@ static void cuda_embed(ig_backend *be, float *out, const ig_weight *t, const int
 
 static void cuda_rms_norm(ig_backend *be, float *out, const float *x, const ig_weight *w, int n, int d,
                           float eps) {
-    cuda_ctx *c = op_begin(be);
+    cuda_ctx *c = CTX(be);
+    mv_batch *p = &c->pend;
+    /* the residual sum a held-back launch is about to write: norm it in the
+     * launch's last CTA */
+    if ((c->fuse & FUSE_NORM) && c->pend_active && p->nd == 1 && p->d[0].out2 == x && p->epi.kind == EPI_NONE && n == 1 && p->n == n &&
+        p->d[0].rows == d && d % 32 == 0 && w && w->type == IG_TYPE_F32 && q8_fits(c, n, d)) {
+        p->epi.kind = EPI_NORM;
+        p->epi.w = (const float *)w->data;
+        p->epi.out = out;
+        p->epi.eps = eps;
+        flush(c);
+        inval_all(c);
+        c->q8_src = out;
+        c->q8_count = (size_t)n * d;
+        c->q8_buf = cu_q8_other(c, c->pend_in_q8);
+        return;
+    }
+    op_begin(be);
     inval_all(c);
     if (!f32_vec(c, w, "rms_norm: weight must be F32")) return;
     cu_rms_norm(c, out, x, (const float *)w->data, NULL, n, d, eps, false, true);
@@ -268,6 +359,10 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
     if (!f32_vec(c, bias, "matmul: bias must be F32")) return;
     const int rows = (int)w->rows, cols = (int)w->cols;
     const float *bp = bias ? (const float *)bias->data : NULL;
+    /* only the (optional) attention prefetch reads the successors; graphs are
+     * re-recorded for a new one only then */
+    if (c->last_w && c->last_w != w->data && succ_put(c, c->last_w, w) && c->pf_att) c->succ_dirty = true;
+    c->last_w = w->data;
     /* quantized activations need whole 32-blocks */
     bool mv_ok = L.qk == 1 || cols % 32 == 0;
     if (n > MV_MAXN) {
@@ -306,7 +401,7 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
         return;
     }
     mv_batch *p = &c->pend;
-    bool join = c->pend_active && p->x == x && p->n == n && p->type == w->type && p->cols == cols &&
+    bool join = c->pend_active && !p->closed && p->x == x && p->n == n && p->type == w->type && p->cols == cols &&
                 p->nd < MV_MAXDESC && !overlap(out, (size_t)n * rows * 4, x, (size_t)n * cols * 4);
     if (!join) {
         flush(c);
@@ -328,14 +423,16 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
 static void cuda_add(ig_backend *be, float *out, const float *a, const float *b, size_t count) {
     cuda_ctx *c = CTX(be);
     mv_batch *p = &c->pend;
-    if (c->pend_active && p->nd == 1 && !p->d[0].out2 && count == (size_t)p->n * p->d[0].rows) {
+    if (c->pend_active && p->nd == 1 && !p->closed && !p->d[0].out2 && count == (size_t)p->n * p->d[0].rows) {
         mv_desc *d = &p->d[0];
         const float *res = b == d->out ? a : (a == d->out ? b : NULL);
         /* the epilogue may not write what the kernel still reads as input */
         if (res && res != d->out && !overlap(out, count * 4, p->x, (size_t)p->n * p->cols * 4)) {
             d->res = res;
             d->out2 = out;
-            flush(c);
+            /* held: an rms_norm of the sum may still join the launch */
+            if (c->fuse & FUSE_NORM) p->closed = true;
+            else flush(c);
             return;
         }
     }
@@ -349,13 +446,20 @@ static void cuda_add(ig_backend *be, float *out, const float *a, const float *b,
 static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim, const int32_t *pos,
                       const ig_rope *r) {
     cuda_ctx *c = CTX(be);
-    if (c->pend_active) flush(c); /* matmuls first: they produce x */
-    inval_all(c);
+    mv_batch *p = &c->pend;
+    /* q/k of a held-back Q/K/V launch: keep it held, the kv_store that
+     * follows may make the rotation its epilogue */
+    bool hold = (c->fuse & FUSE_ROPE) && c->pend_active && !p->closed && p->nd == 3 && p->n == 1 &&
+                (x == p->d[0].out || x == p->d[1].out);
+    if (c->pend_active && !hold) flush(c); /* matmuls first: they produce x */
+    /* held: the launch still reads the cached q8 of its input, keep it */
+    if (hold) wrote(c, x, (size_t)n * ld * 4);
+    else inval_all(c);
     bool ok = r->n_rot % 2 == 0 && r->n_rot <= head_dim && head_dim % 2 == 0;
     if (c->n_rope_pend == 2 || !ok ||
         (c->n_rope_pend == 1 && (c->rope_pend[0].n != n || c->rope_pend[0].head_dim != head_dim ||
                                  c->rope_pend[0].pos != pos || memcmp(&c->rope_pend[0].r, r, sizeof *r))))
-        flush_ropes(c);
+        flush(c);
     if (!ok) {
         cu_rope(c, x, ld, n, n_head, head_dim, pos, r);
         return;
@@ -364,10 +468,51 @@ static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int h
     o->x = x, o->ld = ld, o->n = n, o->n_head = n_head, o->head_dim = head_dim, o->pos = pos, o->r = *r;
 }
 
+/* Held Q/K/V launch + rope(q) + rope(k) + this kv_store: all one launch? */
+static bool rope_epi_ok(cuda_ctx *c, const void *kc, const void *vc, const float *k, const float *v, int ld, int n,
+                        int kv_dim, const int32_t *pos, const ig_attn *a) {
+    const mv_batch *p = &c->pend;
+    if (!(c->fuse & FUSE_ROPE) || !c->pend_active || p->closed || p->nd != 3 || p->epi.kind != EPI_NONE ||
+        c->n_rope_pend != 2 || n != 1)
+        return false;
+    const cuda_ctx::rope_op *rq = &c->rope_pend[0], *rk = &c->rope_pend[1];
+    const int hd = a->head_dim;
+    if (p->n != n || rq->n != n || rk->n != n || rq->pos != pos || rk->pos != pos) return false;
+    if (p->d[0].out != rq->x || p->d[1].out != rk->x || rk->x != k || p->d[2].out != v) return false;
+    if (p->d[0].out2 || p->d[1].out2 || p->d[2].out2) return false;
+    if (rq->ld != p->d[0].rows || rq->n_head * rq->head_dim != p->d[0].rows) return false;
+    if (rk->ld != ld || ld != kv_dim || p->d[1].rows != kv_dim || p->d[2].rows != kv_dim ||
+        rk->n_head * rk->head_dim != kv_dim)
+        return false;
+    if (rq->head_dim != hd || rk->head_dim != hd || hd % 2 || memcmp(&rq->r, &rk->r, sizeof rq->r)) return false;
+    if (rk->r.mode != IG_ROPE_NORMAL || rk->r.n_rot % 2 || rk->r.n_rot > hd) return false;
+    if (a->kv_type != INGOT_KV_F16 && a->kv_type != INGOT_KV_F32) return false;
+    size_t cb = (size_t)a->n_ctx * kv_dim * (a->kv_type == INGOT_KV_F16 ? 2 : 4), xb = (size_t)p->n * p->cols * 4;
+    if (overlap(kc, cb, p->x, xb) || overlap(vc, cb, p->x, xb)) return false;
+    return true;
+}
+
 static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, const float *v, int ld, int n,
                           int kv_dim, const int32_t *pos, const ig_attn *a) {
     cuda_ctx *c = CTX(be);
-    if (c->pend_active) flush(c);
+    if (rope_epi_ok(c, kc, vc, k, v, ld, n, kv_dim, pos, a)) {
+        const ig_rope *r = &c->rope_pend[1].r;
+        mv_epi *e = &c->pend.epi;
+        e->kind = EPI_ROPE;
+        e->pos = pos;
+        e->n_rot = r->n_rot;
+        e->hd = a->head_dim;
+        e->f16 = a->kv_type == INGOT_KV_F16;
+        e->theta_scale = powf(r->freq_base, -2.0f / (float)r->n_rot);
+        e->freq_scale = r->freq_scale;
+        e->kc = kc;
+        e->vc = vc;
+        c->n_rope_pend = 0;
+        flush(c);
+        return;
+    }
+    /* matmuls first; held ropes stay for the rope + KV store kernel */
+    if (c->pend_active) flush_mv(c);
     /* the last held-back rope must be this k's, the one before (if any) q's */
     int nr = c->n_rope_pend;
     if (nr > 0) {
@@ -393,7 +538,24 @@ static void cuda_attention(ig_backend *be, float *out, const float *q, int ld_q,
 }
 
 static void cuda_swiglu(ig_backend *be, float *out, const float *gate, const float *up, size_t count) {
-    cuda_ctx *c = op_begin(be);
+    cuda_ctx *c = CTX(be);
+    mv_batch *p = &c->pend;
+    /* gate and up from the held-back launch: SwiGLU per 32-row group */
+    if ((c->fuse & FUSE_GLU) && c->pend_active && !p->closed && p->nd == 2 && p->n == 1 && p->epi.kind == EPI_NONE &&
+        p->d[0].out == gate &&
+        p->d[1].out == up && p->d[0].rows == p->d[1].rows && !p->d[0].out2 && !p->d[1].out2 &&
+        count == (size_t)p->n * p->d[0].rows && p->d[0].rows % 32 == 0 && p->d[0].rows / 32 <= NCNT &&
+        q8_fits(c, p->n, p->d[0].rows) && !overlap(out, count * 4, p->x, (size_t)p->n * p->cols * 4)) {
+        p->epi.kind = EPI_GLU;
+        p->epi.out = out;
+        flush(c);
+        inval_all(c);
+        c->q8_src = out;
+        c->q8_count = count;
+        c->q8_buf = cu_q8_other(c, c->pend_in_q8);
+        return;
+    }
+    op_begin(be);
     inval_all(c);
     cu_swiglu(c, out, gate, up, count, true);
 }
@@ -421,6 +583,14 @@ static int graph_find(cuda_ctx *c, int key) {
 static bool cuda_graph_replay(ig_backend *be, int key) {
     cuda_ctx *c = op_begin(be);
     if (c->capturing || c->err != INGOT_OK) return false;
+    if (c->succ_dirty) {
+        /* steps recorded while the weight order was still being learned
+         * lack their prefetches: record them again (once per new weight set) */
+        c->succ_dirty = false;
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        drop_graphs(c);
+        return false;
+    }
     int i = graph_find(c, key);
     if (i < 0) return false;
     inval_all(c);
@@ -536,6 +706,7 @@ static void cuda_destroy(ig_backend *be) {
         if (c->stream) cudaStreamSynchronize(c->stream);
         for (int i = 0; i < c->n_graphs; i++) cudaGraphExecDestroy(c->graphs[i].exec);
         cu_cublas_free(c->cublas);
+        cudaFree(c->cnt);
         for (int i = 0; i < SCR_COUNT; i++) cudaFree(c->scr[i].p);
         for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
         if (c->stream) cudaStreamDestroy(c->stream);
@@ -638,6 +809,25 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         CU_CHECK(c, cudaStreamSynchronize(c->stream));
     }
     if (c->err == INGOT_OK && got != 42) cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "probe kernel did not run");
+    /* the second q8 buffer (fused epilogues) and the zeroed arrival counters */
+    if (c->err == INGOT_OK) cu_scratch(c, SCR_Q8B, q8_bytes(MV_MAXN, 32768));
+    if (c->err == INGOT_OK) {
+        CU_CHECK(c, cudaMalloc((void **)&c->cnt, NCNT * sizeof(unsigned)));
+        if (c->cnt) CU_CHECK(c, cudaMemsetAsync(c->cnt, 0, NCNT * sizeof(unsigned), c->stream));
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    }
+    {
+        const char *f = getenv("INGOT_CUDA_FUSE");
+        /* default: the attention merge only; the NORM/GLU/ROPE epilogues
+         * measured slower than their own PDL-chained kernels on H100 (v5) */
+        c->fuse = getenv("INGOT_CUDA_NO_FUSE") ? 0u : f ? (unsigned)strtoul(f, NULL, 0) & FUSE_ALL : (unsigned)FUSE_ATTN;
+    }
+    {
+        const char *e2 = getenv("INGOT_CUDA_PF_ATT_MB");
+        /* Hopper has the bulk L2 prefetch. Off by default (v5 notes). */
+        double at = e2 ? atof(e2) : 0.0;
+        c->pf_att = prop.major >= 9 && at > 0 ? (size_t)(at * 1048576.0) : 0;
+    }
     if (c->err == INGOT_OK) c->cublas = cu_cublas_new(c);
     if (c->err != INGOT_OK) {
         ingot_status s = take_err(c);

@@ -11,6 +11,8 @@
  *     S region: R*NB*sn bytes right after it
  * The bits are the file's bits, only moved. Types whose blocks are already
  * multiples of 16 bytes (q4_K, q5_K, f32, f16, bf16) keep the file layout.
+ * q6_K keeps ql, qh and the 16 scale bytes (208 bytes) as its Q part, so a
+ * lane reads its scales with one aligned 8-byte load; S is the f16 d alone.
  */
 #ifndef INGOT_CUDA_COMMON_CUH
 #define INGOT_CUDA_COMMON_CUH
@@ -48,7 +50,9 @@ void cu_fail(cuda_ctx *c, ingot_status s, const char *file, int line, const char
 
 /* ---- context -------------------------------------------------------- */
 
-enum { SCR_Q8, SCR_F16W, SCR_F16X, SCR_ATTN, SCR_CUBLAS, SCR_COUNT };
+/* SCR_Q8B: a fused epilogue writes its q8_1 output into the q8 buffer its
+ * own kernel is not reading (other CTAs may still be reading the input). */
+enum { SCR_Q8, SCR_Q8B, SCR_F16W, SCR_F16X, SCR_ATTN, SCR_CUBLAS, SCR_COUNT };
 
 #define MV_MAXN 8      /* tokens handled by the matrix-vector kernels */
 #define MV_MAXDESC 4   /* matmuls sharing one input fused into one launch */
@@ -66,13 +70,46 @@ typedef struct mv_desc {
     int blk_start;         /* first CTA of this descriptor */
 } mv_desc;
 
+/* Work done at the end of a matrix-vector launch instead of by a kernel of
+ * its own (each one fewer launch and dependency per decode layer):
+ * EPI_NORM: RMSNorm of the residual sum d[0].out2 into out (+ q8_1 copy),
+ *           by the grid's last CTA;
+ * EPI_GLU:  out = silu(d[0].out) * d[1].out (+ q8_1), by the last CTA of
+ *           each 32-row group;
+ * EPI_ROPE: d[0]/d[1] (q/k) rotated in place, d[1]/d[2] (k/v) also stored
+ *           in the KV cache rows pos[i], per CTA (pairs are adjacent rows). */
+enum { EPI_NONE, EPI_NORM, EPI_GLU, EPI_ROPE };
+enum { FUSE_NORM = 1, FUSE_GLU = 2, FUSE_ROPE = 4, FUSE_ATTN = 8, FUSE_ALL = 15 };
+typedef struct mv_epi {
+    int kind;
+    const float *w;        /* NORM: weight [d] */
+    float *out;            /* NORM/GLU: f32 output */
+    float eps;
+    const int32_t *pos;    /* ROPE */
+    int n_rot, hd, f16;
+    float theta_scale, freq_scale;
+    void *kc, *vc;
+} mv_epi;
+
 typedef struct mv_batch {
     mv_desc d[MV_MAXDESC];
     int nd;
     uint32_t type;
     int cols, n;
     const float *x;        /* f32 input [n][cols] (float weights read it) */
+    bool closed;           /* an epilogue is attached: no more joins */
+    mv_epi epi;
 } mv_batch;
+
+/* Successor of a weight in call order (learned from the previous forward):
+ * the weight whose first bytes are worth prefetching into L2. */
+typedef struct wsucc {
+    const void *key;       /* Q pointer of the weight */
+    const uint8_t *q, *s;  /* its successor's Q and S regions */
+    size_t qn, sn;         /* their sizes */
+} wsucc;
+#define SUCC_SLOTS 1024
+#define NCNT 65536         /* arrival counters for the fused epilogues */
 
 typedef struct cuda_ctx {
     int device;
@@ -86,11 +123,13 @@ typedef struct cuda_ctx {
     void *retired[MAX_RETIRED];
     int n_retired;
 
-    /* q8_1 copy of q8_count activations at q8_src, valid while nothing
-     * wrote them. Keyed by count, not shape: [n][cols] with cols % 32 == 0
-     * has the same layout as [1][n*cols]. */
+    /* q8_1 copy of q8_count activations at q8_src, in buffer q8_buf (one
+     * of SCR_Q8/SCR_Q8B), valid while nothing wrote them. Keyed by count,
+     * not shape: [n][cols] with cols % 32 == 0 has the same layout as
+     * [1][n*cols]. */
     const float *q8_src;
     size_t q8_count;
+    void *q8_buf;
     /* f16 copy of an activation matrix for the tensor-core path. */
     const float *f16x_src;
     int f16x_n, f16x_cols;
@@ -108,6 +147,15 @@ typedef struct cuda_ctx {
     struct rope_op { float *x; int ld, n, n_head, head_dim; const int32_t *pos; ig_rope r; } rope_pend[2];
     int n_rope_pend;
     double bw;    /* measured copy bandwidth, bytes/s (0: not yet) */
+    /* fusions across ops, a mask of FUSE_* (INGOT_CUDA_FUSE, default all;
+     * INGOT_CUDA_NO_FUSE=1: none) */
+    unsigned fuse;
+    unsigned *cnt;          /* NCNT zeroed counters; each user re-zeroes its own */
+    wsucc succ[SUCC_SLOTS];
+    const void *last_w;     /* Q pointer of the last matmul's weight */
+    bool succ_dirty;        /* a weight got its first successor since the last replay */
+    void *pend_in_q8;       /* q8 buffer the last matrix-vector launch read */
+    size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;
 
@@ -155,7 +203,7 @@ static inline __host__ __device__ qlayout ql_get(uint32_t t) {
     case IG_TYPE_Q3_K: return {256, 110, 0, 96};
     case IG_TYPE_Q4_K: return {256, 144, 0, 144};
     case IG_TYPE_Q5_K: return {256, 176, 0, 176};
-    case IG_TYPE_Q6_K: return {256, 210, 0, 192};
+    case IG_TYPE_Q6_K: return {256, 210, 0, 208};
     default: return {0, 0, 0, 0};
     }
 }
@@ -185,6 +233,85 @@ static __device__ __forceinline__ void pdl_trigger() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+/* Ask the copy engine to bring [p, p+bytes) into L2 (p 16-byte aligned,
+ * bytes a multiple of 16); one instruction, no registers held. A hint:
+ * decode leaves DRAM idle in every gap between matrix-vector kernels, and
+ * weights fetched then are L2 hits when the next kernel starts. */
+static __device__ __forceinline__ void l2_prefetch(const void *p, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (bytes) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+/* Chunk k of nk of a [q, q+qn) + [s, s+sn) prefetch. */
+static __device__ __forceinline__ void l2_prefetch_part(const uint8_t *q, size_t qn, const uint8_t *s, size_t sn,
+                                                        unsigned k, unsigned nk) {
+    size_t cq = ((qn + nk - 1) / nk + 15) & ~(size_t)15, cs = ((sn + nk - 1) / nk + 15) & ~(size_t)15;
+    size_t a = (size_t)k * cq, b = (size_t)k * cs;
+    if (q && a < qn) l2_prefetch(q + a, (unsigned)((qn - a < cq ? qn - a : cq) & ~(size_t)15));
+    if (s && b < sn) l2_prefetch(s + b, (unsigned)((sn - b < cs ? sn - b : cs) & ~(size_t)15));
+}
+
+/* q8_1 of one value per lane, a whole warp = one 32-block at index i
+ * (i % 32 == lane): the formula of every q8_1 producer in this backend. */
+static __device__ __forceinline__ void q8_put(float v, int8_t *xq, float2 *ds, size_t i) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    float d = amax / 127.0f;
+    int q = amax == 0.0f ? 0 : (int)roundf(v / d);
+    xq[i] = (int8_t)q;
+    float qs = (float)q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);
+    if ((threadIdx.x & 31) == 0) ds[i / 32] = make_float2(d, d * qs);
+}
+
+/* Arrival counting for "the last CTA finishes the job". One thread per CTA
+ * does an acq_rel atomic after a barrier (release: the CTA's stores, by
+ * cumulativity; acquire: everything the earlier arrivals published), the
+ * pattern of CUTLASS's semaphore; no per-thread __threadfence (a full SC
+ * fence in every thread cost microseconds per CTA). The last arrival
+ * re-zeroes the counter for the next launch and reads the others' data
+ * through L2 (__ldcg). */
+static __device__ __forceinline__ unsigned atom_add_acq_rel(unsigned *p, unsigned v) {
+    unsigned old;
+    asm volatile("atom.add.acq_rel.gpu.global.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+}
+/* Last of `expect` CTAs at *cnt? Every thread of the CTA calls. */
+static __device__ __forceinline__ bool cta_arrive_last(unsigned *cnt, unsigned expect) {
+    __shared__ unsigned s_last;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        bool last = atom_add_acq_rel(cnt, 1u) == expect - 1;
+        if (last) *cnt = 0;
+        s_last = last;
+    }
+    __syncthreads();
+    return s_last;
+}
+/* Last CTA of the whole (1-D) grid? Two levels (cnt[1..32], then cnt[0])
+ * so a thousand CTAs do not queue on one address. */
+static __device__ __forceinline__ bool grid_arrive_last(unsigned *cnt) {
+    __shared__ unsigned s_last;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const unsigned G = gridDim.x, S = G < 32 ? G : 32, r = blockIdx.x % S;
+        const unsigned expect = G / S + (r < G % S ? 1u : 0u);
+        bool last = false;
+        if (atom_add_acq_rel(cnt + 1 + r, 1u) == expect - 1) {
+            cnt[1 + r] = 0;
+            if (atom_add_acq_rel(cnt, 1u) == S - 1) {
+                cnt[0] = 0;
+                last = true;
+            }
+        }
+        s_last = last;
+    }
+    __syncthreads();
+    return s_last;
 }
 
 /* ---- device helpers ------------------------------------------------- */
@@ -301,9 +428,9 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
         }
     } break;
     case IG_TYPE_Q6_K: {
-        float d = h2f(ld16(s + 16));
+        float d = h2f(ld16(s));
         int h = k0 >> 7, r = k0 & 127, g = r >> 5, l = r & 31;
-        float dl = d * (float)(int8_t)s[8 * h + (l >> 4) + 2 * g];
+        float dl = d * (float)(int8_t)q[192 + 8 * h + (l >> 4) + 2 * g];
         const uint8_t *ql = q + 64 * h + 32 * (g & 1), *qh = q + 128 + 32 * h;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
@@ -369,6 +496,10 @@ void cu_bias_add(cuda_ctx *c, float *out, const float *bias, int n, int rows);
 /* attention.cu */
 void cu_attention(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc,
                   int n, const int32_t *pos, const ig_attn *a);
+/* backend.cu: the learned successor of weight `key` (NULL: none) */
+const wsucc *cu_succ(cuda_ctx *c, const void *key);
+/* The q8 buffer a fused epilogue may write while its kernel reads `in`. */
+void *cu_q8_other(cuda_ctx *c, const void *in);
 
 /* q8_1 activation layout in the SCR_Q8 scratch: int8 [n][cols], then
  * float2 (d, d*sum) [n][cols/32], 16-byte aligned. */

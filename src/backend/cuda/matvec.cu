@@ -32,8 +32,9 @@ static __global__ void k_quantize_q8(const float *__restrict__ x, int8_t *__rest
 }
 
 void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols) {
-    if (c->q8_src == x && c->q8_count == (size_t)n * cols) return;
+    if (c->q8_src == x && c->q8_count == (size_t)n * cols && c->q8_buf) return;
     void *buf = cu_scratch(c, SCR_Q8, q8_bytes(n, cols));
+    c->q8_buf = buf;
     if (!buf) return;
     int nblk = n * cols / 32;
     cu_launch(c, k_quantize_q8, dim3((nblk + 7) / 8), dim3(256), 0, x, (int8_t *)buf, q8_ds(buf, n, cols), nblk);
@@ -56,29 +57,26 @@ static __device__ __forceinline__ int sum4(int4 x) {
 static __device__ __forceinline__ int hb4(uint32_t n) {
     return (int)(((n & 0xF) * 0x00204081u) & 0x01010101u) << 4;
 }
-static __device__ __forceinline__ uint32_t byte_of(uint32_t w1, uint32_t w2, uint32_t w3, int i) {
-    uint32_t w = i < 4 ? w1 : (i < 8 ? w2 : w3);
-    return (w >> (8 * (i & 3))) & 0xFF;
-}
-/* q4_K/q5_K scale and min of sub-block j from the header's words 1..3. */
-static __device__ __forceinline__ void k4_sm(int4 h, int j, float *sc, float *m) {
-    uint32_t a = h.y, b = h.z, c = h.w;
-    int s, mm;
-    if (j < 4) {
-        s = byte_of(a, b, c, j) & 63;
-        mm = byte_of(a, b, c, j + 4) & 63;
+/* q4_K/q5_K scales and mins of sub-blocks 2c and 2c+1 (bytes 0 and 1 of
+ * *sc / *m) from the header's words 1..3: whole-word masks instead of
+ * per-byte selects (the 6-bit fields of sub-blocks 4..7 are split). */
+static __device__ __forceinline__ void k4_sm2(int4 h, int c, uint32_t *sc, uint32_t *m) {
+    const uint32_t sh = 16 * (c & 1);
+    const uint32_t y = (uint32_t)h.y >> sh, z = (uint32_t)h.z >> sh, w = (uint32_t)h.w >> sh;
+    if (c < 2) {
+        *sc = y & 0x3F3F;
+        *m = z & 0x3F3F;
     } else {
-        s = (byte_of(a, b, c, j + 4) & 0xF) | ((byte_of(a, b, c, j - 4) >> 6) << 4);
-        mm = (byte_of(a, b, c, j + 4) >> 4) | ((byte_of(a, b, c, j) >> 6) << 4);
+        *sc = (w & 0x0F0F) | ((y & 0xC0C0) >> 2);
+        *m = ((w >> 4) & 0x0F0F) | ((z & 0xC0C0) >> 2);
     }
-    *sc = (float)s;
-    *m = (float)mm;
 }
 
 template <int T> struct mvq;
 
+/* MINB 9: 56 registers, nine CTAs per SM (a 57th register costs one) */
 template <> struct mvq<IG_TYPE_Q4_0> {
-    enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 8 };
+    enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
     struct W { int4 q; float d; };
     static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
         return {ld4(Q + b * QN), h2f(ld16(S + b * SN))};
@@ -265,29 +263,32 @@ template <int TK> struct mvq45 {
         }
         int s1 = dot4(lo1, ldx(x + 16), dot4(lo0, ldx(x), 0));
         int s2 = dot4(hi1, ldx(x + 48), dot4(hi0, ldx(x + 32), 0));
-        float sc1, m1, sc2, m2;
-        k4_sm(w.hdr, 2 * c, &sc1, &m1);
-        k4_sm(w.hdr, 2 * c + 1, &sc2, &m2);
+        uint32_t sc, mn;
+        k4_sm2(w.hdr, c, &sc, &mn);
+        float sc1 = (float)(sc & 0xFF), sc2 = (float)(sc >> 8), m1 = (float)(mn & 0xFF), m2 = (float)(mn >> 8);
         float2 d0 = ds[b * 8 + 2 * c], d1 = ds[b * 8 + 2 * c + 1];
-        float d = h2f((uint16_t)(w.hdr.x & 0xFFFF)), dmin = h2f((uint16_t)((uint32_t)w.hdr.x >> 16));
-        return d * (sc1 * d0.x * (float)s1 + sc2 * d1.x * (float)s2) - dmin * (m1 * d0.y + m2 * d1.y);
+        float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
+        return dm.x * (sc1 * d0.x * (float)s1 + sc2 * d1.x * (float)s2) - dm.y * (m1 * d0.y + m2 * d1.y);
     }
 };
 template <> struct mvq<IG_TYPE_Q4_K> : mvq45<IG_TYPE_Q4_K> {};
 template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
 
+/* Q part: ql[128] qh[64] scales[16] (see common.cuh), S part: d. */
 template <> struct mvq<IG_TYPE_Q6_K> {
-    enum { QK = 256, TPB = 4, QN = 192, SN = 18, U = 1, MINB = 8 };
+    enum { QK = 256, TPB = 4, QN = 208, SN = 2, U = 1, MINB = 8 };
     struct W { int4 a, b, h; uint32_t sc; float d; };
     static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
         int h = t >> 1, l0 = (t & 1) * 16;
-        const uint8_t *p = Q + (size_t)b * QN, *s = S + b * SN, *sc = s + 8 * h + (l0 >> 4);
+        const uint8_t *p = Q + (size_t)b * QN;
         W w;
         w.a = ld4(p + 64 * h + l0);
         w.b = ld4(p + 64 * h + 32 + l0);
         w.h = ld4(p + 128 + 32 * h + l0);
-        w.sc = sc[0] | (sc[2] << 8) | (sc[4] << 16) | ((uint32_t)sc[6] << 24);
-        w.d = h2f(ld16(s + 16));
+        /* scales 8h + (t&1) + {0,2,4,6}: one 8-byte load, one byte permute */
+        uint2 sc = *(const uint2 *)(p + 192 + 8 * h);
+        w.sc = __byte_perm(sc.x, sc.y, 0x6420 + 0x1111 * (t & 1));
+        w.d = h2f(ld16(S + b * SN));
         return w;
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
@@ -316,6 +317,10 @@ typedef struct mv_params {
     const int8_t *xq;
     const float2 *ds;
     const float *x;
+    mv_epi e;
+    int8_t *exq;           /* NORM/GLU: q8_1 of e.out */
+    float2 *eds;
+    unsigned *cnt;
 } mv_params;
 
 #define MV_WARPS 4
@@ -324,30 +329,170 @@ typedef struct mv_params {
  * the 1.1-1.5 waves the compiler's 72-96 registers gave; types with wider
  * weight registers take 6 to avoid spills. */
 
-static __device__ __forceinline__ const mv_desc *mv_pick(const mv_params &p, int *row) {
+static __device__ __forceinline__ const mv_desc *mv_pick(const mv_params &p, int *row, int *dip) {
     int di = 0;
 #pragma unroll
     for (int k = 1; k < MV_MAXDESC; k++)
         if (k < p.nd && (int)blockIdx.x >= p.d[k].blk_start) di = k;
     const mv_desc *d = &p.d[di];
     *row = ((int)blockIdx.x - d->blk_start) * MV_WARPS + (int)(threadIdx.x >> 5);
+    *dip = di;
     return d;
 }
 
-template <int NC>
-static __device__ __forceinline__ void mv_store(const mv_desc *d, int row, int n, float *acc) {
-    int lane = threadIdx.x & 31;
+/* q8_1 of four consecutive values per lane, 8 lanes (8k..8k+7) = one
+ * 32-block starting at value index i - 4*(lane&7). Same numbers as q8_put:
+ * the max is exact in any order and the sum adds small integers. All 32
+ * lanes call (ok=false lanes contribute nothing, store nothing). */
+static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, float2 *ds, size_t i) {
+    float amax = ok ? fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))) : 0.0f;
 #pragma unroll
-    for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
-    if (lane < NC && lane < n) {
-        float v = 0.0f;
+    for (int o = 4; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    float d = amax / 127.0f;
+    int q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    if (amax != 0.0f) q0 = (int)roundf(v.x / d), q1 = (int)roundf(v.y / d), q2 = (int)roundf(v.z / d), q3 = (int)roundf(v.w / d);
+    float qs = ok ? (float)(q0 + q1 + q2 + q3) : 0.0f;
 #pragma unroll
-        for (int c = 0; c < NC; c++)
-            if (c == lane) v = acc[c];
-        if (d->bias) v += d->bias[row];
+    for (int o = 4; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);
+    if (ok) {
+        *(char4 *)(xq + i) = make_char4((signed char)q0, (signed char)q1, (signed char)q2, (signed char)q3);
+        if ((threadIdx.x & 7) == 0) ds[i / 32] = make_float2(d, d * qs);
+    }
+}
+
+/* EPI_NORM tail, run by the grid's last CTA: RMSNorm of the n rows of the
+ * residual sum (written by every CTA, read back through L2) into out and
+ * its q8_1 form. Rows up to NORM_TAIL values stay in registers, every load
+ * issued at once (one L2 round trip for x and w); longer rows are read
+ * twice. */
+#define NORM_TAIL 8 /* float4 per thread: 4096 values at 128 threads */
+static __device__ __noinline__ void mv_tail_norm(const float *x, int D, int n, const float *__restrict__ gw,
+                                                 float eps, float *out, int8_t *xq, float2 *ds) {
+    __shared__ float red[MV_WARPS];
+    const int T = MV_WARPS * 32, tid = threadIdx.x, lane = tid & 31, w = tid >> 5, D4 = D / 4;
+    for (int c = 0; c < n; c++) {
+        const float4 *xr = (const float4 *)(x + (size_t)c * D);
+        const float4 *g4 = (const float4 *)gw;
+        float4 v[NORM_TAIL], g[NORM_TAIL];
+        float s = 0.0f;
+        for (int f0 = 0; f0 < D4; f0 += T * NORM_TAIL) {
+#pragma unroll
+            for (int u = 0; u < NORM_TAIL; u++) {
+                int f = f0 + u * T + tid;
+                v[u] = f < D4 ? __ldcg(xr + f) : make_float4(0, 0, 0, 0);
+                g[u] = f < D4 ? g4[f] : make_float4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int u = 0; u < NORM_TAIL; u++) s += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
+        }
+        s = warp_sum(s);
+        __syncthreads(); /* red[] may still be read for the previous token */
+        if (lane == 0) red[w] = s;
+        __syncthreads();
+        float t = 0.0f;
+#pragma unroll
+        for (int k = 0; k < MV_WARPS; k++) t += red[k];
+        const float scale = rsqrtf(t / (float)D + eps);
+        for (int f0 = 0; f0 < D4; f0 += T * NORM_TAIL) {
+            if (D4 > T * NORM_TAIL) { /* long row: this chunk again */
+#pragma unroll
+                for (int u = 0; u < NORM_TAIL; u++) {
+                    int f = f0 + u * T + tid;
+                    v[u] = f < D4 ? __ldcg(xr + f) : make_float4(0, 0, 0, 0);
+                    g[u] = f < D4 ? g4[f] : make_float4(0, 0, 0, 0);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < NORM_TAIL; u++) {
+                int f = f0 + u * T + tid;
+                if (f0 + u * T >= D4) break; /* uniform */
+                bool ok = f < D4;
+                float4 y = make_float4(v[u].x * scale * g[u].x, v[u].y * scale * g[u].y, v[u].z * scale * g[u].z,
+                                       v[u].w * scale * g[u].w);
+                size_t k = (size_t)c * D + (size_t)f * 4;
+                if (ok) *(float4 *)(out + k) = y;
+                q8_put4(y, ok, xq, ds, k);
+            }
+        }
+    }
+}
+
+/* EPI_GLU tail, run by the last CTA of 32-row group g: a warp per token. */
+static __device__ __noinline__ void mv_tail_glu(const float *gate, const float *up, int R, int g, int n, float *out,
+                                                int8_t *xq, float2 *ds) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    for (int c = w; c < n; c += MV_WARPS) {
+        size_t i = (size_t)c * R + (size_t)g * 32 + lane;
+        float x = __ldcg(gate + i), u = __ldcg(up + i);
+        float v = x / (1.0f + expf(-x)) * u;
+        out[i] = v;
+        q8_put(v, xq, ds, i);
+    }
+}
+
+/* cos/sin of the rotation of this warp's row pair for token 0 (EPI_ROPE,
+ * one token): computed right after pdl_wait(), while the first weight
+ * loads are in flight. As k_rope_kv: the CPU's theta recurrence, sincos in
+ * double (fast-math sinf is poor for angles of thousands of radians). */
+static __device__ __forceinline__ float2 mv_rope_cs(const mv_params &p, int di, int row) {
+    const int e = row % p.e.hd;
+    if (di >= 2 || e >= p.e.n_rot) return make_float2(1.0f, 0.0f);
+    float theta = (float)p.e.pos[0];
+    for (int t = 0; t < e / 2; t++) theta *= p.e.theta_scale;
+    double sn, cs;
+    sincos((double)(theta * p.e.freq_scale), &sn, &cs);
+    return make_float2((float)cs, (float)sn);
+}
+
+/* Everything after the dot products: store (bias, residual; rotary
+ * embedding and the KV store for EPI_ROPE) and the NORM/GLU tails. acc[] is already summed over the warp.
+ * With an epilogue (one token) every thread of the CTA arrives here
+ * (barriers inside); without, warps without a row may have left. */
+template <int NC, int EPI>
+static __device__ __forceinline__ void mv_finish(const mv_params &p, const mv_desc *d, int di, int row,
+                                                 const float *acc, float2 rcs) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const bool live = row < d->rows;
+    float v = 0.0f;
+#pragma unroll
+    for (int c = 0; c < NC; c++)
+        if (c == lane) v = acc[c];
+    if (live && lane < NC && lane < p.n && d->bias) v += d->bias[row];
+    if (EPI == EPI_ROPE) {
+        /* rows 2j, 2j+1 of a head are warps w, w^1 of this CTA (one token) */
+        __shared__ float sx[MV_WARPS];
+        if (lane == 0) sx[w] = v;
+        __syncthreads();
+        if (live && lane == 0) {
+            const int e = row % p.e.hd;
+            float y = v;
+            if (di < 2 && e < p.e.n_rot) {
+                float x0 = sx[w & ~1], x1 = sx[w | 1];
+                y = (e & 1) ? x0 * rcs.y + x1 * rcs.x : x0 * rcs.x - x1 * rcs.y;
+            }
+            d->out[row] = y;
+            if (di >= 1) {
+                size_t dst = (size_t)p.e.pos[0] * d->rows + row;
+                void *cache = di == 1 ? p.e.kc : p.e.vc;
+                if (p.e.f16) ((__half *)cache)[dst] = __float2half_rn(y);
+                else ((float *)cache)[dst] = y;
+            }
+        }
+    } else if (live && lane < NC && lane < p.n) {
         size_t o = (size_t)lane * d->rows + row;
         d->out[o] = v;
         if (d->out2) d->out2[o] = d->res[o] + v;
+    }
+    if (EPI == EPI_NORM) {
+        /* the tail reads the norm weight: have it in L2 by then */
+        if (blockIdx.x == 0 && threadIdx.x == 0) l2_prefetch(p.e.w, (unsigned)(p.d[0].rows * 4) & ~15u);
+        if (grid_arrive_last(p.cnt))
+            mv_tail_norm(p.d[0].out2, p.d[0].rows, p.n, p.e.w, p.e.eps, p.e.out, p.exq, p.eds);
+    } else if (EPI == EPI_GLU) {
+        /* gate CTAs [0, G), up CTAs [G, 2G); group g: CTAs 8g..8g+7 of each */
+        int b = (int)blockIdx.x - d->blk_start, g = b / (32 / MV_WARPS);
+        if (cta_arrive_last(p.cnt + g, 2 * (32 / MV_WARPS)))
+            mv_tail_glu(p.d[0].out, p.d[1].out, p.d[0].rows, g, p.n, p.e.out, p.exq, p.eds);
     }
 }
 
@@ -382,28 +527,36 @@ static __device__ __forceinline__ void mv_dot(const typename mvq<T>::W *w, const
     }
 }
 
-template <int T, int NC>
+template <int T, int NC, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const mv_params p) {
     typedef mvq<T> Q;
     pdl_trigger();
-    int row;
-    const mv_desc *d = mv_pick(p, &row);
-    if (row >= d->rows) return;
-    const int lane = threadIdx.x & 31, nb = p.cols / Q::QK, ntask = nb * Q::TPB;
-    const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * nb * Q::SN;
+    int row, di;
+    const mv_desc *d = mv_pick(p, &row, &di);
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-    typename Q::W wa[Q::U], wb[Q::U];
-    mv_load<T, NC>(wa, Qr, Sr, lane, ntask);
-    pdl_wait();
-    for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
-        mv_load<T, NC>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
-        mv_dot<T, NC>(wa, p, t0, ntask, acc);
-        mv_load<T, NC>(wa, Qr, Sr, t0 + 64 * Q::U, ntask);
-        mv_dot<T, NC>(wb, p, t0 + 32 * Q::U, ntask, acc);
+    float2 rcs = make_float2(1.0f, 0.0f);
+    if (row < d->rows) {
+        const int lane = threadIdx.x & 31, nb = p.cols / Q::QK, ntask = nb * Q::TPB;
+        const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * nb * Q::SN;
+        typename Q::W wa[Q::U], wb[Q::U];
+        mv_load<T, NC>(wa, Qr, Sr, lane, ntask);
+        pdl_wait();
+        if (EPI == EPI_ROPE) rcs = mv_rope_cs(p, di, row);
+        for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
+            mv_load<T, NC>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
+            mv_dot<T, NC>(wa, p, t0, ntask, acc);
+            mv_load<T, NC>(wa, Qr, Sr, t0 + 64 * Q::U, ntask);
+            mv_dot<T, NC>(wb, p, t0 + 32 * Q::U, ntask, acc);
+        }
+#pragma unroll
+        for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
+    } else {
+        if (EPI == EPI_NONE) return; /* no barrier to meet */
+        pdl_wait();
     }
-    mv_store<NC>(d, row, p.n, acc);
+    mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
 }
 
 /* f32 / f16 / bf16 weights: f32 activations, 8 values per lane and step. */
@@ -432,19 +585,22 @@ template <int T> static __device__ __forceinline__ float ldw1(const void *base, 
     return T == IG_TYPE_F16 ? h2f(h) : bf2f(h);
 }
 
-template <int T, int NC>
+template <int T, int NC, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(const mv_params p) {
     pdl_trigger();
-    int row;
-    const mv_desc *d = mv_pick(p, &row);
-    if (row >= d->rows) return;
+    int row, di;
+    const mv_desc *d = mv_pick(p, &row, &di);
+    if (EPI == EPI_NONE && row >= d->rows) return;
     pdl_wait();
+    const float2 rcs = EPI == EPI_ROPE && row < d->rows ? mv_rope_cs(p, di, row) : make_float2(1.0f, 0.0f);
     const int lane = threadIdx.x & 31, cols = p.cols;
     const size_t rb = (size_t)row * cols;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-    if ((cols & 7) == 0) {
+    if (row >= d->rows) {
+        /* no row: only the epilogue's barriers */
+    } else if ((cols & 7) == 0) {
         for (int k0 = lane * 8; k0 < cols; k0 += 512) {
             float w[2][8];
 #pragma unroll
@@ -472,26 +628,28 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(
                 if (c < p.n) acc[c] += w * p.x[(size_t)c * cols + k];
         }
     }
-    mv_store<NC>(d, row, p.n, acc);
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
+    mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
 }
 
 #define MVL(K) cu_launch(c, K, g, b, 0, p)
-template <int NC> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
+template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
     switch (type) {
-    case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC>)); break;
-    case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC>)); break;
-    case IG_TYPE_BF16: MVL((k_mv_f<IG_TYPE_BF16, NC>)); break;
-    case IG_TYPE_Q4_0: MVL((k_mv_q<IG_TYPE_Q4_0, NC>)); break;
-    case IG_TYPE_Q4_1: MVL((k_mv_q<IG_TYPE_Q4_1, NC>)); break;
-    case IG_TYPE_Q5_0: MVL((k_mv_q<IG_TYPE_Q5_0, NC>)); break;
-    case IG_TYPE_Q5_1: MVL((k_mv_q<IG_TYPE_Q5_1, NC>)); break;
-    case IG_TYPE_Q8_0: MVL((k_mv_q<IG_TYPE_Q8_0, NC>)); break;
-    case IG_TYPE_Q2_K: MVL((k_mv_q<IG_TYPE_Q2_K, NC>)); break;
-    case IG_TYPE_Q3_K: MVL((k_mv_q<IG_TYPE_Q3_K, NC>)); break;
-    case IG_TYPE_Q4_K: MVL((k_mv_q<IG_TYPE_Q4_K, NC>)); break;
-    case IG_TYPE_Q5_K: MVL((k_mv_q<IG_TYPE_Q5_K, NC>)); break;
-    case IG_TYPE_Q6_K: MVL((k_mv_q<IG_TYPE_Q6_K, NC>)); break;
+    case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC, EPI>)); break;
+    case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC, EPI>)); break;
+    case IG_TYPE_BF16: MVL((k_mv_f<IG_TYPE_BF16, NC, EPI>)); break;
+    case IG_TYPE_Q4_0: MVL((k_mv_q<IG_TYPE_Q4_0, NC, EPI>)); break;
+    case IG_TYPE_Q4_1: MVL((k_mv_q<IG_TYPE_Q4_1, NC, EPI>)); break;
+    case IG_TYPE_Q5_0: MVL((k_mv_q<IG_TYPE_Q5_0, NC, EPI>)); break;
+    case IG_TYPE_Q5_1: MVL((k_mv_q<IG_TYPE_Q5_1, NC, EPI>)); break;
+    case IG_TYPE_Q8_0: MVL((k_mv_q<IG_TYPE_Q8_0, NC, EPI>)); break;
+    case IG_TYPE_Q2_K: MVL((k_mv_q<IG_TYPE_Q2_K, NC, EPI>)); break;
+    case IG_TYPE_Q3_K: MVL((k_mv_q<IG_TYPE_Q3_K, NC, EPI>)); break;
+    case IG_TYPE_Q4_K: MVL((k_mv_q<IG_TYPE_Q4_K, NC, EPI>)); break;
+    case IG_TYPE_Q5_K: MVL((k_mv_q<IG_TYPE_Q5_K, NC, EPI>)); break;
+    case IG_TYPE_Q6_K: MVL((k_mv_q<IG_TYPE_Q6_K, NC, EPI>)); break;
     default: cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "matmul: weight type"); return;
     }
 }
@@ -507,12 +665,22 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
     p.cols = b->cols;
     p.n = b->n;
     p.x = b->x;
+    p.e = b->epi;
+    p.cnt = c->cnt;
+    void *in_buf = NULL;
     if (!is_float_type(b->type)) {
         cu_quantize_q8(c, b->x, b->n, b->cols);
-        void *buf = c->scr[SCR_Q8].p;
-        if (!buf) return;
-        p.xq = (const int8_t *)buf;
-        p.ds = q8_ds(buf, b->n, b->cols);
+        in_buf = c->q8_buf;
+        if (!in_buf) return;
+        p.xq = (const int8_t *)in_buf;
+        p.ds = q8_ds(in_buf, b->n, b->cols);
+    }
+    c->pend_in_q8 = in_buf;
+    if (p.e.kind == EPI_NORM || p.e.kind == EPI_GLU) {
+        void *ob = cu_q8_other(c, in_buf);
+        if (!ob) return;
+        p.exq = (int8_t *)ob;
+        p.eds = q8_ds(ob, b->n, b->d[0].rows);
     }
     int grid = 0;
     for (int i = 0; i < b->nd; i++) {
@@ -521,10 +689,22 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
         grid += (b->d[i].rows + MV_WARPS - 1) / MV_WARPS;
     }
     if (grid == 0) return;
-    if (b->n <= 1) mv_dispatch<1>(c, b->type, p, grid);
-    else if (b->n <= 2) mv_dispatch<2>(c, b->type, p, grid);
-    else if (b->n <= 4) mv_dispatch<4>(c, b->type, p, grid);
-    else mv_dispatch<8>(c, b->type, p, grid);
+
+    /* epilogues exist for one token (the backend fuses only then) */
+    if (p.e.kind != EPI_NONE && b->n != 1) {
+        cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "matmul: fused epilogue with several tokens");
+        return;
+    }
+    switch (p.e.kind) {
+    case EPI_NORM: mv_dispatch<1, EPI_NORM>(c, b->type, p, grid); return;
+    case EPI_GLU: mv_dispatch<1, EPI_GLU>(c, b->type, p, grid); return;
+    case EPI_ROPE: mv_dispatch<1, EPI_ROPE>(c, b->type, p, grid); return;
+    default: break;
+    }
+    if (b->n <= 1) mv_dispatch<1, EPI_NONE>(c, b->type, p, grid);
+    else if (b->n <= 2) mv_dispatch<2, EPI_NONE>(c, b->type, p, grid);
+    else if (b->n <= 4) mv_dispatch<4, EPI_NONE>(c, b->type, p, grid);
+    else mv_dispatch<8, EPI_NONE>(c, b->type, p, grid);
 }
 
 /* ---- weight repacking (upload) ---------------------------------------- */

@@ -129,6 +129,7 @@ void cu_rms_norm(cuda_ctx *c, float *out, const float *x, const float *w, const 
     if (q8) {
         c->q8_src = out;
         c->q8_count = (size_t)n * d;
+        c->q8_buf = xq;
     }
 }
 
@@ -203,6 +204,7 @@ void cu_swiglu(cuda_ctx *c, float *out, const float *g, const float *u, size_t c
                   q8_ds(buf, 1, (int)count));
         c->q8_src = out;
         c->q8_count = count;
+        c->q8_buf = buf;
         return;
     }
     cu_launch(c, k_swiglu, dim3(grid_for(count, 256)), dim3(256), 0, out, g, u, count);
