@@ -66,12 +66,36 @@ if [ $build_rc -eq 0 ]; then
     done
   fi
 fi
+# Whole models through the CLI: 7B-shaped synthetic files (ingot mkmodel)
+# benchmarked with ingot bench, and the same greedy text on CUDA as on the CPU.
+if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_MODELS:-}" ]; then
+  M=${GPU_CHECK_MODELS:-/tmp/ingot-models}
+  mkdir -p "$M"
+  for t in Q4_0 Q4_K_M; do
+    if [ ! -f "$M/llama2-7b-$t.gguf" ]; then
+      s=$(date +%s.%N)
+      "$B/ingot" mkmodel --arch llama --preset llama2-7b --type $t -o "$M/llama2-7b-$t.gguf" > "$OUT/mkmodel-$t.log" 2>&1
+      rc=$?; echo "mkmodel llama2-7b $t: rc=$rc $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+    fi
+  done
+  timeout 400 "$B/ingot" bench --backend cuda -p 512 -n 128 -r 3 \
+    -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" > "$OUT/ingot-bench.md" 2>"$OUT/ingot-bench.err"
+  echo "ingot bench rc=$? ($(( $(date +%s) - t0 ))s)"
+  for be in cpu cuda; do
+    "$B/ingot" run --backend $be -p "Once upon a time" -n 48 --temp 0 > "$OUT/story-$be.txt" 2>/dev/null
+  done
+  cmp -s "$OUT/story-cpu.txt" "$OUT/story-cuda.txt" && echo "stories260K greedy: CUDA == CPU" \
+    || echo "stories260K greedy: CUDA != CPU"
+  "$B/ingot" run --backend auto -p "Once upon a time" -n 8 --temp 0 2>&1 | tail -3
+fi
+
 echo
 echo "================ summary ================"
 cat "$OUT/gpu.txt"
 echo "build rc=$build_rc  tests rc=$test_rc"
 grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
+[ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
 for f in "$OUT"/bench_ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
 done

@@ -244,7 +244,13 @@ int cmd_bench(int argc, char **argv) {
                 else
                     snprintf(be, sizeof be, "%s", mf.backend);
                 char th[16];
-                if (nth) snprintf(th, sizeof th, "%d", nth);
+                int used = nth;
+                const char *tp = strstr(mf.device, " threads)");
+                if (!used && tp) { /* the CPU backend names its thread count */
+                    while (tp > mf.device && tp[-1] >= '0' && tp[-1] <= '9') tp--;
+                    used = atoi(tp);
+                }
+                if (used) snprintf(th, sizeof th, "%d", used);
                 else snprintf(th, sizeof th, "auto");
                 printf("| %-28s | %10s | %9s | %-10s | %7s | %7s | %18s | %7s | %6s | %9s |\n", mf.label, mf.size,
                        mf.params, be, th, tname, tpsbuf, gbs, floor, rssbuf);

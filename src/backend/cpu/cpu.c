@@ -82,6 +82,42 @@ static ingot_status cpu_sync(ig_backend *be) {
 
 /* ---- ops ----------------------------------------------------------- */
 
+/* Element-wise work big enough (a prompt batch) is split over the pool;
+ * a single token's is not worth waking the other threads for. */
+#define PAR_MIN 32768
+
+typedef enum { EW_ADD, EW_SWIGLU, EW_GELU } ew_op;
+
+typedef struct {
+    const cpu_kernels *k;
+    ew_op op;
+    float *out;
+    const float *a, *b;
+    size_t count;
+} ew_job;
+
+static void gelu_range(float *x, size_t count);
+
+static void ew_worker(void *arg, int ith, int nth) {
+    ew_job *j = arg;
+    int64_t lo, hi;
+    cpu_split((int64_t)(j->count + 63) / 64, ith, nth, &lo, &hi);
+    size_t b = (size_t)lo * 64, e = (size_t)hi * 64;
+    if (e > j->count) e = j->count;
+    if (b >= e) return;
+    switch (j->op) {
+    case EW_ADD: j->k->add(j->out + b, j->a + b, j->b + b, e - b); break;
+    case EW_SWIGLU: j->k->swiglu(j->out + b, j->a + b, j->b + b, e - b); break;
+    case EW_GELU: gelu_range(j->out + b, e - b); break;
+    }
+}
+
+static void ew_run(cpu_ctx *c, ew_op op, float *out, const float *a, const float *b, size_t count) {
+    ew_job j = {c->k, op, out, a, b, count};
+    if (count >= PAR_MIN && c->n_threads > 1) ig_pool_run(c->pool, ew_worker, &j);
+    else ew_worker(&j, 0, 1);
+}
+
 static void cpu_embed(ig_backend *be, float *out, const ig_weight *t, const int32_t *ids, int n) {
     cpu_invalidate(CTX(be));
     size_t rb = ig_row_size(t->type, t->cols);
@@ -90,17 +126,33 @@ static void cpu_embed(ig_backend *be, float *out, const ig_weight *t, const int3
                        t->cols);
 }
 
+typedef struct {
+    const cpu_kernels *k;
+    float *out;
+    const float *x, *g;
+    int n, d;
+    float eps;
+} rms_job;
+
+static void rms_worker(void *arg, int ith, int nth) {
+    rms_job *j = arg;
+    int64_t lo, hi;
+    cpu_split(j->n, ith, nth, &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) {
+        const float *xi = j->x + (size_t)i * j->d;
+        const double sum = j->k->sum_sq(xi, j->d);
+        const float scale = 1.0f / sqrtf((float)(sum / j->d) + j->eps);
+        j->k->scale_mul(j->out + (size_t)i * j->d, xi, scale, j->g, j->d);
+    }
+}
+
 static void cpu_rms_norm(ig_backend *be, float *out, const float *x, const ig_weight *w, int n,
                          int d, float eps) {
     cpu_ctx *c = CTX(be);
     cpu_invalidate(c);
-    const float *g = w->data;
-    for (int i = 0; i < n; i++) {
-        const float *xi = x + (size_t)i * d;
-        const double sum = c->k->sum_sq(xi, d);
-        const float scale = 1.0f / sqrtf((float)(sum / d) + eps);
-        c->k->scale_mul(out + (size_t)i * d, xi, scale, g, d);
-    }
+    rms_job j = {c->k, out, x, w->data, n, d, eps};
+    if ((size_t)n * (size_t)d >= PAR_MIN && n >= c->n_threads && c->n_threads > 1) ig_pool_run(c->pool, rms_worker, &j);
+    else rms_worker(&j, 0, 1);
 }
 
 static void cpu_layer_norm(ig_backend *be, float *out, const float *x, const ig_weight *w,
@@ -134,7 +186,7 @@ static void cpu_matmul_op(ig_backend *be, float *out, const ig_weight *w, const 
 static void cpu_add(ig_backend *be, float *out, const float *a, const float *b, size_t count) {
     cpu_ctx *c = CTX(be);
     cpu_invalidate(c);
-    c->k->add(out, a, b, count);
+    ew_run(c, EW_ADD, out, a, b, count);
 }
 
 /* cos/sin of every (token, pair) for these positions; the forward pass
@@ -181,22 +233,23 @@ static const float *rope_table(cpu_ops *o, int n, const int32_t *pos, const ig_r
     return o->rope_cs;
 }
 
-static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim,
-                     const int32_t *pos, const ig_rope *r) {
-    cpu_ops *o = OPS(be);
-    cpu_invalidate(&o->c);
-    const int half = r->n_rot / 2;
-    const float *cst = rope_table(o, n, pos, r, half);
-    if (!cst) {
-        fail(be, INGOT_ERR_NOMEM, "rope: out of memory");
-        return;
-    }
-    const bool neox = r->mode == IG_ROPE_NEOX;
-    for (int i = 0; i < n; i++) {
-        const float *cs = cst + (size_t)i * half * 2;
-        for (int h = 0; h < n_head; h++) {
-            float *v = x + (size_t)i * ld + (size_t)h * head_dim;
-            if (neox) {
+typedef struct {
+    float *x;
+    const float *cs;
+    int ld, n, n_head, head_dim, half;
+    bool neox;
+} rope_job;
+
+static void rope_worker(void *arg, int ith, int nth) {
+    rope_job *j = arg;
+    int64_t lo, hi;
+    cpu_split(j->n, ith, nth, &lo, &hi);
+    const int half = j->half;
+    for (int64_t i = lo; i < hi; i++) {
+        const float *cs = j->cs + (size_t)i * half * 2;
+        for (int h = 0; h < j->n_head; h++) {
+            float *v = j->x + (size_t)i * j->ld + (size_t)h * j->head_dim;
+            if (j->neox) {
                 for (int p = 0; p < half; p++) {
                     const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[p], x1 = v[p + half];
                     v[p] = x0 * c - x1 * s;
@@ -211,6 +264,23 @@ static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int he
             }
         }
     }
+}
+
+static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim,
+                     const int32_t *pos, const ig_rope *r) {
+    cpu_ops *o = OPS(be);
+    cpu_invalidate(&o->c);
+    const int half = r->n_rot / 2;
+    const float *cst = rope_table(o, n, pos, r, half);
+    if (!cst) {
+        fail(be, INGOT_ERR_NOMEM, "rope: out of memory");
+        return;
+    }
+    rope_job j = {x, cst, ld, n, n_head, head_dim, half, r->mode == IG_ROPE_NEOX};
+    if ((size_t)n * (size_t)n_head * (size_t)head_dim >= PAR_MIN && n >= o->c.n_threads && o->c.n_threads > 1)
+        ig_pool_run(o->c.pool, rope_worker, &j);
+    else
+        rope_worker(&j, 0, 1);
 }
 
 static void cpu_kv_store(ig_backend *be, void *kc, void *vc, const float *k, const float *v, int ld,
@@ -270,12 +340,7 @@ static void attn_worker(void *arg, int ith, int nth) {
             sc[t] = s;
             if (s > mx) mx = s;
         }
-        double sum = 0;
-        for (int t = 0; t < len; t++) {
-            const float e = expf(sc[t] - mx);
-            sc[t] = e;
-            sum += e;
-        }
+        const double sum = K->exp_sum(sc, len, mx);
         const float inv = (float)(1.0 / sum);
         memset(acc, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t < len; t++) {
@@ -308,7 +373,7 @@ static void cpu_attention(ig_backend *be, float *out, const float *q, int ld_q, 
 static void cpu_swiglu(ig_backend *be, float *out, const float *g, const float *u, size_t count) {
     cpu_ctx *c = CTX(be);
     cpu_invalidate(c);
-    c->k->swiglu(out, g, u, count);
+    ew_run(c, EW_SWIGLU, out, g, u, count);
 }
 
 /* ggml evaluates GELU through a table indexed by the f16 value of x and
@@ -328,9 +393,14 @@ float cpu_gelu_f16(float v) {
     return v;
 }
 
-static void cpu_gelu(ig_backend *be, float *x, size_t count) {
-    cpu_invalidate(CTX(be));
+static void gelu_range(float *x, size_t count) {
     for (size_t i = 0; i < count; i++) x[i] = cpu_gelu_f16(x[i]);
+}
+
+static void cpu_gelu(ig_backend *be, float *x, size_t count) {
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
+    ew_run(c, EW_GELU, x, NULL, NULL, count);
 }
 
 static void cpu_argmax(ig_backend *be, int32_t *out, const float *x, int n) {
@@ -351,42 +421,45 @@ static void cpu_memory(ig_backend *be, size_t *f, size_t *t) {
 /* ---- memory bandwidth ----------------------------------------------- */
 
 typedef struct {
-    char *src, *dst;
-    size_t bytes;
+    const uint64_t *p;
+    size_t words;
+    uint64_t sink[64];
 } bw_job;
 
 static void bw_worker(void *arg, int ith, int nth) {
     bw_job *j = arg;
     int64_t lo, hi;
-    cpu_split((int64_t)(j->bytes / 4096), ith, nth, &lo, &hi);
-    memcpy(j->dst + lo * 4096, j->src + lo * 4096, (size_t)(hi - lo) * 4096);
+    cpu_split((int64_t)(j->words / 512), ith, nth, &lo, &hi);
+    const uint64_t *p = j->p + (size_t)lo * 512;
+    const size_t n = (size_t)(hi - lo) * 512;
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        __builtin_prefetch(p + i + 256);
+        s += p[i] ^ p[i + 1] ^ p[i + 2] ^ p[i + 3] ^ p[i + 4] ^ p[i + 5] ^ p[i + 6] ^ p[i + 7];
+    }
+    j->sink[ith % 64] = s;
 }
 
-/* A copy far larger than any cache, on every thread of the pool, counting
- * bytes read plus bytes written; the best of a few passes. */
+/* What a decode step does with the weights: stream through memory far
+ * larger than the caches, reading, on every thread of the pool. The best
+ * of a few passes, in bytes read per second. */
 static double cpu_bandwidth(ig_backend *be) {
     cpu_ctx *c = CTX(be);
     cpu_invalidate(c);
-    const size_t bytes = (size_t)256 << 20;
-    size_t a1 = 0, a2 = 0;
-    char *src = cpu_big_alloc(bytes, &a1), *dst = src ? cpu_big_alloc(bytes, &a2) : NULL;
-    if (!src || !dst) {
-        if (src) cpu_big_free(src, a1);
-        return 0;
-    }
-    memset(src, 1, bytes);
-    memset(dst, 0, bytes);
-    bw_job j = {src, dst, bytes};
+    const size_t bytes = (size_t)512 << 20;
+    size_t ab = 0;
+    uint64_t *buf = cpu_big_alloc(bytes, &ab);
+    if (!buf) return 0;
+    memset(buf, 1, bytes);
+    bw_job j = {buf, bytes / 8, {0}};
     double best = 0;
-    for (int pass = 0; pass < 5; pass++) {
+    for (int pass = 0; pass < 4; pass++) {
         const double t0 = ig_time();
         ig_pool_run(c->pool, bw_worker, &j);
-        const double dt = ig_time() - t0;
-        const double bw = 2.0 * (double)bytes / dt;
+        const double bw = (double)bytes / (ig_time() - t0);
         if (bw > best) best = bw;
     }
-    cpu_big_free(src, a1);
-    cpu_big_free(dst, a2);
+    cpu_big_free(buf, ab);
     return best;
 }
 
@@ -395,6 +468,7 @@ static void cpu_destroy(ig_backend *be) {
     cpu_ops *o = OPS(be);
     ig_pool_free(o->c.pool);
     cpu_matmul_free(&o->c);
+    free(o->c.slots);
     pthread_mutex_destroy(&o->c.pack_mu);
     free(o->att_scratch);
     free(o->rope_cs);
@@ -469,6 +543,13 @@ ingot_status ig_backend_cpu_new(int n_threads, ig_backend **out) {
         return ig_err(INGOT_ERR_NOMEM, "cannot start %d threads", n_threads);
     }
     c->n_threads = ig_pool_size(c->pool);
+    c->slots = aligned_alloc(64, sizeof(cpu_slot) * (size_t)c->n_threads);
+    if (!c->slots) {
+        ig_pool_free(c->pool);
+        free(be);
+        free(o);
+        return ig_err(INGOT_ERR_NOMEM, "cannot allocate the CPU backend");
+    }
     c->k = cpu_kernels_best();
     c->act_fmt = -1;
     const char *np = getenv("INGOT_CPU_NOPACK");
@@ -476,7 +557,7 @@ ingot_status ig_backend_cpu_new(int n_threads, ig_backend **out) {
     pthread_mutex_init(&c->pack_mu, NULL);
     char model[96];
     cpu_model_name(model, sizeof model);
-    snprintf(c->device_name, sizeof c->device_name, "%s (%s)", model, c->k->name);
+    snprintf(c->device_name, sizeof c->device_name, "%s (%s, %d threads)", model, c->k->name, c->n_threads);
     be->iface = &cpu_iface;
     be->ctx = o;
     *out = be;

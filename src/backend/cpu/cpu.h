@@ -18,6 +18,13 @@ typedef struct cpu_chunk {
     struct cpu_chunk *next;
 } cpu_chunk;
 
+/* A thread's share of a matmul's rows: units [front, back) packed in one
+ * word, so the owner can take from the front while idle threads take from
+ * the back (see matmul.c). One cache line each. */
+typedef struct cpu_slot {
+    _Alignas(64) _Atomic unsigned long long fb;
+} cpu_slot;
+
 typedef struct cpu_ctx {
     ig_pool *pool;
     int n_threads;
@@ -33,6 +40,8 @@ typedef struct cpu_ctx {
     int act_n;
     int64_t act_cols;
     int act_fmt; /* cpu_act, -1: nothing cached */
+
+    cpu_slot *slots;         /* n_threads shares of the current matmul */
 
     pthread_mutex_t pack_mu; /* guards lazy repacking of weights */
     cpu_chunk *chunks;       /* every repacked copy, freed with the backend */

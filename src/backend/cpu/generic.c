@@ -360,6 +360,16 @@ static void swiglu(float *y, const float *g, const float *u, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static double exp_sum(float *x, int n, float mx) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        const float e = expf(x[i] - mx);
+        x[i] = e;
+        sum += e;
+    }
+    return sum;
+}
+
 static float dot_kv(const float *q, const void *k, bool f16, int n) {
     float s = 0;
     if (f16) {
@@ -419,6 +429,7 @@ const cpu_kernels cpu_kernels_generic = {
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,
+    .exp_sum = exp_sum,
     .dot_kv = dot_kv,
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,

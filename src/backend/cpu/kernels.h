@@ -90,6 +90,8 @@ typedef struct cpu_kernels {
     void (*scale_mul)(float *y, const float *x, float s, const float *g, int n);
     /* y[i] = a[i] + b[i] */
     void (*add)(float *y, const float *a, const float *b, size_t n);
+    /* x[i] = exp(x[i] - mx); returns the sum of the results in double */
+    double (*exp_sum)(float *x, int n, float mx);
     /* y[i] = silu(g[i]) * u[i] */
     void (*swiglu)(float *y, const float *g, const float *u, size_t n);
     /* dot of a float vector (already f16-rounded when the cache is f16)

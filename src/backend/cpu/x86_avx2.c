@@ -23,6 +23,12 @@
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
+/* Distance to prefetch weights ahead of use: a decode step streams them
+ * from memory, and the hardware prefetcher alone does not keep up (one
+ * thread reads 3-4x slower without this). */
+#define PF_DIST 2048
+#define PF(p) _mm_prefetch((const char *)(p) + PF_DIST, _MM_HINT_T0)
+
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -200,6 +206,8 @@ TARGET static float dot_f32(int64_t k, const void *w, const void *a) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
     for (; i + 32 <= k; i += 32) {
+        PF(x + i);
+        PF((const char *)(x + i) + 64);
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
         s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
@@ -221,6 +229,8 @@ TARGET static float dot_f16(int64_t k, const void *w, const void *a) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
     for (; i + 32 <= k; i += 32) {
+        PF(x + i);
+        PF((const char *)(x + i) + 64);
         s0 = _mm256_fmadd_ps(ldh(x + i), ldh(y + i), s0);
         s1 = _mm256_fmadd_ps(ldh(x + i + 8), ldh(y + i + 8), s1);
         s2 = _mm256_fmadd_ps(ldh(x + i + 16), ldh(y + i + 16), s2);
@@ -237,6 +247,8 @@ TARGET static float dot_bf16(int64_t k, const void *w, const void *a) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
     for (; i + 32 <= k; i += 32) {
+        PF(x + i);
+        PF((const char *)(x + i) + 64);
         s0 = _mm256_fmadd_ps(ldbf(x + i), ldbf(y + i), s0);
         s1 = _mm256_fmadd_ps(ldbf(x + i + 8), ldbf(y + i + 8), s1);
         s2 = _mm256_fmadd_ps(ldbf(x + i + 16), ldbf(y + i + 16), s2);
@@ -253,6 +265,7 @@ TARGET static float dot_q4_0(int64_t k, const void *w, const void *a) {
     const cpu_q8a *y = a;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
+        PF(&x[b]);
         const __m256 d = _mm256_set1_ps(f16f(x[b].d) * y[b].d);
         __m256i p = dot_us8(nibbles32(x[b].qs), _mm256_loadu_si256((const __m256i *)y[b].qs));
         p = sub_lane0(p, 8 * y[b].sum);
@@ -268,6 +281,7 @@ TARGET static float dot_q4_1(int64_t k, const void *w, const void *a) {
     float summs = 0;
     for (int64_t b = 0; b < k / 32; b++) {
         summs += f16f(x[b].m) * y[b].s;
+        PF(&x[b]);
         const __m256 d = _mm256_set1_ps(f16f(x[b].d) * y[b].d);
         const __m256i p = dot_us8(nibbles32(x[b].qs), _mm256_loadu_si256((const __m256i *)y[b].qs));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
@@ -280,6 +294,7 @@ TARGET static float dot_q5_0(int64_t k, const void *w, const void *a) {
     const cpu_q8a *y = a;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
+        PF(&x[b]);
         const __m256 d = _mm256_set1_ps(f16f(x[b].d) * y[b].d);
         const __m256i q = _mm256_or_si256(nibbles32(x[b].qs), _mm256_and_si256(bits32(x[b].qh), _mm256_set1_epi8(16)));
         __m256i p = dot_us8(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
@@ -296,6 +311,7 @@ TARGET static float dot_q5_1(int64_t k, const void *w, const void *a) {
     float summs = 0;
     for (int64_t b = 0; b < k / 32; b++) {
         summs += f16f(x[b].m) * y[b].s;
+        PF(&x[b]);
         const __m256 d = _mm256_set1_ps(f16f(x[b].d) * y[b].d);
         const __m256i q = _mm256_or_si256(nibbles32(x[b].qs), _mm256_and_si256(bits32(x[b].qh), _mm256_set1_epi8(16)));
         const __m256i p = dot_us8(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
@@ -309,12 +325,13 @@ TARGET static float dot_q8_0(int64_t k, const void *w, const void *a) {
     const cpu_q8a *y = a;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
+        PF(&x[b]);
         const __m256 d = _mm256_set1_ps(f16f(x[b].d) * y[b].d);
-        /* weights may be -128 (never from ggml's quantizer, but a file can
-         * hold anything); the activations never are, so they carry the sign */
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const __m256i p = dot_us8(_mm256_sign_epi8(qy, qy), _mm256_sign_epi8(qx, qy));
+        /* a weight may be -128 (never from ggml's quantizer, but a file
+         * can hold anything): |w| as unsigned is still right, and the
+         * activations, which carry w's sign, are never -128 */
+        const __m256i p = dot_ss8(_mm256_loadu_si256((const __m256i *)x[b].qs),
+                                  _mm256_loadu_si256((const __m256i *)y[b].qs));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
     }
     return hsum8(acc);
@@ -358,6 +375,9 @@ TARGET static float dot_q4_K(int64_t k, const void *w, const void *a) {
     float accm = 0;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < k / QK_K; b++) {
+        PF(&x[b]);
+        PF((const char *)&x[b] + 64);
+        PF((const char *)&x[b] + 128);
         const float d = y[b].d * f16f(x[b].d), dmin = y[b].d * f16f(x[b].dmin);
         const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(x[b].scales));
         /* mins: sum over 8 sub-blocks of m_j * (bsums[2j] + bsums[2j+1]) */
@@ -390,6 +410,9 @@ TARGET static float dot_q5_K(int64_t k, const void *w, const void *a) {
     float accm = 0;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < k / QK_K; b++) {
+        PF(&x[b]);
+        PF((const char *)&x[b] + 64);
+        PF((const char *)&x[b] + 128);
         const float d = y[b].d * f16f(x[b].d), dmin = y[b].d * f16f(x[b].dmin);
         const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(x[b].scales));
         const __m256i bs = _mm256_loadu_si256((const __m256i *)y[b].bsums);
@@ -423,6 +446,9 @@ TARGET static float dot_q6_K(int64_t k, const void *w, const void *a) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < k / QK_K; b++) {
+        PF(&x[b]);
+        PF((const char *)&x[b] + 64);
+        PF((const char *)&x[b] + 128);
         const float d = y[b].d * f16f(x[b].d);
         const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
         const __m256i bs = _mm256_loadu_si256((const __m256i *)y[b].bsums);
@@ -456,6 +482,9 @@ TARGET static float dot_q2_K(int64_t k, const void *w, const void *a) {
     float accm = 0;
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < k / QK_K; b++) {
+        PF(&x[b]);
+        PF((const char *)&x[b] + 64);
+        PF((const char *)&x[b] + 128);
         const float d = y[b].d * f16f(x[b].d), dmin = y[b].d * f16f(x[b].dmin);
         const __m128i s8 = _mm_loadu_si128((const __m128i *)x[b].scales);
         const __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(s8, _mm_set1_epi8(0xF)));
@@ -484,6 +513,9 @@ TARGET static float dot_q3_K(int64_t k, const void *w, const void *a) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     for (int64_t b = 0; b < k / QK_K; b++) {
+        PF(&x[b]);
+        PF((const char *)&x[b] + 64);
+        PF((const char *)&x[b] + 128);
         const float d = y[b].d * f16f(x[b].d);
         int8_t s16[16];
         const uint8_t *s = x[b].scales;
@@ -551,10 +583,6 @@ GEMM(q6_K)
  * vpmaddwd then leave each row's partial sum in its own lane: the 8 lanes
  * hold 8 outputs, with no horizontal sums, and each unpacked weight vector
  * serves several tokens. A group is exactly as large as its 8 rows were. */
-
-/* Distance to prefetch weights ahead of use: a decode step streams them
- * from memory, and the hardware prefetcher alone does not keep up. */
-#define PF_DIST 2048
 
 INLINE __m256i bcast32(const void *p) {
     int32_t v;
@@ -718,22 +746,36 @@ static void pack_q4_K(const void *src, void *dst, int64_t rows, int64_t cols) {
             }
 }
 
-/* pshufb controls: byte j of every 32-bit lane into both 16-bit halves
- * (a scale, for vpmaddwd against pairs of 16-bit sums) ... */
-INLINE __m256i lane_byte_pair(int j) {
-    const int8_t z = -128;
-    return _mm256_setr_epi8((int8_t)j, z, (int8_t)j, z, (int8_t)(4 + j), z, (int8_t)(4 + j), z, (int8_t)(8 + j), z,
-                            (int8_t)(8 + j), z, (int8_t)(12 + j), z, (int8_t)(12 + j), z, (int8_t)j, z, (int8_t)j, z,
-                            (int8_t)(4 + j), z, (int8_t)(4 + j), z, (int8_t)(8 + j), z, (int8_t)(8 + j), z,
-                            (int8_t)(12 + j), z, (int8_t)(12 + j), z);
-}
-/* ... and bytes j, j+1 of every lane as two 16-bit values (two mins). */
-INLINE __m256i lane_two_bytes(int j) {
-    const int8_t z = -128;
-    return _mm256_setr_epi8((int8_t)j, z, (int8_t)(j + 1), z, (int8_t)(4 + j), z, (int8_t)(5 + j), z, (int8_t)(8 + j),
-                            z, (int8_t)(9 + j), z, (int8_t)(12 + j), z, (int8_t)(13 + j), z, (int8_t)j, z,
-                            (int8_t)(j + 1), z, (int8_t)(4 + j), z, (int8_t)(5 + j), z, (int8_t)(8 + j), z,
-                            (int8_t)(9 + j), z, (int8_t)(12 + j), z, (int8_t)(13 + j), z);
+/* pshufb controls (per 128-bit half): byte j of every 32-bit lane into both
+ * 16-bit halves of the lane (a scale, for vpmaddwd against pairs of 16-bit
+ * sums), and bytes j, j+1 as two 16-bit values (two mins). */
+#define Z 0x80
+#define PAIR(j) j, Z, j, Z, 4 + j, Z, 4 + j, Z, 8 + j, Z, 8 + j, Z, 12 + j, Z, 12 + j, Z
+#define TWO(j) j, Z, j + 1, Z, 4 + j, Z, 5 + j, Z, 8 + j, Z, 9 + j, Z, 12 + j, Z, 13 + j, Z
+static const uint8_t k_lane_pair[4][32] __attribute__((aligned(32))) = {
+    {PAIR(0), PAIR(0)}, {PAIR(1), PAIR(1)}, {PAIR(2), PAIR(2)}, {PAIR(3), PAIR(3)}};
+static const uint8_t k_lane_two[2][32] __attribute__((aligned(32))) = {{TWO(0), TWO(0)}, {TWO(2), TWO(2)}};
+#undef PAIR
+#undef TWO
+#undef Z
+
+INLINE __m256i ldc(const uint8_t *p) { return _mm256_load_si256((const __m256i *)p); }
+
+/* Sub-block j of T tokens: 8 weight vectors against 32 activations each. */
+INLINE void q4_K_sub(const int T, const __m256i w[8], __m256i scj, const char *a, size_t as, int64_t b, int j,
+                     __m256i isum[4]) {
+    for (int t = 0; t < T; t++) {
+        const int8_t *yq = ((const cpu_q8k *)(a + (size_t)t * as) + b)->qs + 32 * j;
+        __m256i s0 = _mm256_maddubs_epi16(w[0], bcast32(yq));
+        __m256i s1 = _mm256_maddubs_epi16(w[1], bcast32(yq + 4));
+        s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[2], bcast32(yq + 8)));
+        s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[3], bcast32(yq + 12)));
+        s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[4], bcast32(yq + 16)));
+        s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[5], bcast32(yq + 20)));
+        s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[6], bcast32(yq + 24)));
+        s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[7], bcast32(yq + 28)));
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_add_epi16(s0, s1), scj));
+    }
 }
 
 INLINE void q4_Kx8_tile(const int T, int64_t nb, const uint8_t *wg, const char *a, size_t as, float *out,
@@ -745,8 +787,6 @@ INLINE void q4_Kx8_tile(const int T, int64_t nb, const uint8_t *wg, const char *
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + (size_t)b * Q4KX8_BYTES;
         for (int l = 0; l < (int)Q4KX8_BYTES; l += 64) _mm_prefetch((const char *)wb + PF_DIST + l, _MM_HINT_T0);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
-        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
         const __m256i u0 = _mm256_loadu_si256((const __m256i *)(wb + 32));
         const __m256i u1 = _mm256_loadu_si256((const __m256i *)(wb + 64));
         const __m256i u2 = _mm256_loadu_si256((const __m256i *)(wb + 96));
@@ -758,30 +798,33 @@ INLINE void q4_Kx8_tile(const int T, int64_t nb, const uint8_t *wg, const char *
         const __m256i mn47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), k2),
                                              _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), k3), 4));
         __m256i isum[4], msum[4];
-        for (int t = 0; t < T; t++) {
-            const cpu_q8k *y = (const cpu_q8k *)(a + (size_t)t * as) + b;
-            __m256i m = _mm256_madd_epi16(_mm256_shuffle_epi8(mn03, lane_two_bytes(0)), bcast32(&y->bsums32[0]));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_shuffle_epi8(mn03, lane_two_bytes(2)), bcast32(&y->bsums32[2])));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_shuffle_epi8(mn47, lane_two_bytes(0)), bcast32(&y->bsums32[4])));
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_shuffle_epi8(mn47, lane_two_bytes(2)), bcast32(&y->bsums32[6])));
-            msum[t] = m;
-            isum[t] = _mm256_setzero_si256();
-        }
-        for (int j = 0; j < 8; j++) {
-            const __m256i scj = _mm256_shuffle_epi8(j < 4 ? sc03 : sc47, lane_byte_pair(j & 3));
-            const uint8_t *q = wb + 128 + 32 * 8 * (j / 2);
-            __m256i w[8];
-            for (int v = 0; v < 8; v++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(q + 32 * v));
-                w[v] = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(raw, 4) : raw, m4);
-            }
+        {
+            const __m256i m0 = _mm256_shuffle_epi8(mn03, ldc(k_lane_two[0]));
+            const __m256i m1 = _mm256_shuffle_epi8(mn03, ldc(k_lane_two[1]));
+            const __m256i m2 = _mm256_shuffle_epi8(mn47, ldc(k_lane_two[0]));
+            const __m256i m3 = _mm256_shuffle_epi8(mn47, ldc(k_lane_two[1]));
             for (int t = 0; t < T; t++) {
-                const int8_t *yq = ((const cpu_q8k *)(a + (size_t)t * as) + b)->qs + 32 * j;
-                __m256i s = _mm256_maddubs_epi16(w[0], bcast32(yq));
-                for (int v = 1; v < 8; v++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[v], bcast32(yq + 4 * v)));
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s, scj));
+                const cpu_q8k *y = (const cpu_q8k *)(a + (size_t)t * as) + b;
+                __m256i m = _mm256_madd_epi16(m0, bcast32(&y->bsums32[0]));
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(m1, bcast32(&y->bsums32[2])));
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(m2, bcast32(&y->bsums32[4])));
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(m3, bcast32(&y->bsums32[6])));
+                msum[t] = m;
+                isum[t] = _mm256_setzero_si256();
             }
         }
+        for (int i = 0; i < 4; i++) { /* sub-blocks 2i (low nibbles) and 2i+1 (high) */
+            const uint8_t *q = wb + 128 + 32 * 8 * i;
+            const __m256i sc = i < 2 ? sc03 : sc47;
+            __m256i w[8];
+            for (int v = 0; v < 8; v++) w[v] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(q + 32 * v)), m4);
+            q4_K_sub(T, w, _mm256_shuffle_epi8(sc, ldc(k_lane_pair[(2 * i) & 3])), a, as, b, 2 * i, isum);
+            for (int v = 0; v < 8; v++)
+                w[v] = _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(q + 32 * v)), 4), m4);
+            q4_K_sub(T, w, _mm256_shuffle_epi8(sc, ldc(k_lane_pair[(2 * i + 1) & 3])), a, as, b, 2 * i + 1, isum);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
         for (int t = 0; t < T; t++) {
             const __m256 dy = _mm256_broadcast_ss(&((const cpu_q8k *)(a + (size_t)t * as) + b)->d);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(isum[t]), acc[t]);
@@ -801,6 +844,113 @@ TARGET static void gemm_q4_Kx8(int64_t k, const void *w, size_t ws, int nr, cons
             q4_Kx8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
         for (; c < nc; c++)
             q4_Kx8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
+    }
+}
+
+
+/* ---- Q6_K: per 256-column super-block (1680 bytes per group) ----
+ *   8 f16 d,
+ *   128 bytes of scales: for each pair of 16-value sub-blocks (2i, 2i+1)
+ *   and each row, the two signed scales (so one sign-extending load gives
+ *   a row's pair in each 32-bit lane),
+ *   32 x 32 bytes of ql: vector 16h+8c+v holds bytes 64h+32c+4v.. of each
+ *   row (low nibbles: weights 128h+32c+4v.., high: 64 further),
+ *   16 x 32 bytes of qh: vector 8h+v holds bytes 32h+4v.. of each row (bit
+ *   pairs 0..3: the four 32-weight quarters of half h).
+ * Codes are 0..63 for weight q-32: products of a code and an activation
+ * are summed two vpmaddubsw at a time (at most 32004) and the -32 comes
+ * back once per super-block as 32 * sum(scale * sum of activations). */
+#define Q6KX8_BYTES (8 * sizeof(block_q6_K))
+
+static void pack_q6_K(const void *src, void *dst, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / QK_K;
+    const size_t rb = (size_t)nb * sizeof(block_q6_K);
+    uint8_t *o = dst;
+    for (int64_t g = 0; g < rows / 8; g++)
+        for (int64_t b = 0; b < nb; b++, o += Q6KX8_BYTES)
+            for (int r = 0; r < 8; r++) {
+                const block_q6_K *x = (const block_q6_K *)((const char *)src + (size_t)(g * 8 + r) * rb) + b;
+                memcpy(o + 2 * r, &x->d, 2);
+                for (int i = 0; i < 8; i++) {
+                    o[16 + 16 * i + 2 * r] = (uint8_t)x->scales[2 * i];
+                    o[16 + 16 * i + 2 * r + 1] = (uint8_t)x->scales[2 * i + 1];
+                }
+                for (int v = 0; v < 32; v++) memcpy(o + 144 + 32 * v + 4 * r, x->ql + 4 * v, 4);
+                for (int v = 0; v < 16; v++) memcpy(o + 144 + 1024 + 32 * v + 4 * r, x->qh + 4 * v, 4);
+            }
+}
+
+INLINE void q6_Kx8_tile(const int T, int64_t nb, const uint8_t *wg, const char *a, size_t as, float *out,
+                        size_t ldo) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    /* pshufb: the low / high 16-bit value of each lane into both halves */
+    const __m256i dup_lo = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4,
+                                            5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i dup_hi = _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15, 2, 3, 2, 3, 6, 7,
+                                            6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + (size_t)b * Q6KX8_BYTES;
+        for (int l = 0; l < (int)Q6KX8_BYTES; l += 64) _mm_prefetch((const char *)wb + PF_DIST + l, _MM_HINT_T0);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        __m256i isum[4];
+        for (int t = 0; t < T; t++) {
+            /* -32 * sum over sub-blocks of scale * (sum of its activations) */
+            const cpu_q8k *y = (const cpu_q8k *)(a + (size_t)t * as) + b;
+            __m256i off = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i++) {
+                const __m256i sp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb + 16 + 16 * i)));
+                off = _mm256_add_epi32(off, _mm256_madd_epi16(sp, bcast32(&y->bsums[2 * i])));
+            }
+            isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int vp = 0; vp < 8; vp += 2) {
+                /* weights 128h + 32g + 4v + (0..3) for g = 0..3, v = vp, vp+1:
+                 * sub-block 8h + 2g + vp/4 */
+                __m256i q[2][4];
+                for (int u = 0; u < 2; u++) {
+                    const int v = vp + u;
+                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb + 144 + 32 * (16 * h + v)));
+                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb + 144 + 32 * (16 * h + 8 + v)));
+                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(wb + 144 + 1024 + 32 * (8 * h + v)));
+                    q[u][0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
+                    q[u][1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
+                    q[u][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
+                    q[u][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                              _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+                }
+                for (int g = 0; g < 4; g++) {
+                    const int sub = 8 * h + 2 * g + vp / 4;
+                    const __m256i sp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb + 16 + 16 * (sub / 2))));
+                    const __m256i sc = _mm256_shuffle_epi8(sp, sub & 1 ? dup_hi : dup_lo);
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *yq = ((const cpu_q8k *)(a + (size_t)t * as) + b)->qs + 128 * h + 32 * g + 4 * vp;
+                        const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(q[0][g], bcast32(yq)),
+                                                             _mm256_maddubs_epi16(q[1][g], bcast32(yq + 4)));
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, sc));
+                    }
+                }
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            const __m256 dy = _mm256_broadcast_ss(&((const cpu_q8k *)(a + (size_t)t * as) + b)->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo, acc[t]);
+}
+
+TARGET static void gemm_q6_Kx8(int64_t k, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+                               float *out, size_t ldo) {
+    const int64_t nb = k / QK_K;
+    for (int g = 0; g < nr / 8; g++) {
+        const uint8_t *wg = (const uint8_t *)w + (size_t)g * ws;
+        int c = 0;
+        for (; c + 4 <= nc; c += 4)
+            q6_Kx8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
+        for (; c < nc; c++)
+            q6_Kx8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
     }
 }
 
@@ -866,6 +1016,27 @@ TARGET static void swiglu(float *y, const float *g, const float *u, size_t n) {
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
     }
     for (; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+TARGET static double exp_sum(float *x, int n, float mx) {
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
+    double sum = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) {
+        const float e = expf(x[i] - mx);
+        x[i] = e;
+        sum += e;
+    }
+    return sum;
 }
 
 TARGET static float dot_kv(const float *q, const void *k, bool f16, int n) {
@@ -936,7 +1107,7 @@ const cpu_kernels cpu_kernels_avx2 = {
         [IG_TYPE_Q3_K] = MM(q3_K, CPU_ACT_Q8K),
         [IG_TYPE_Q4_K] = {.act = CPU_ACT_Q8K, .gemm = gemm_q4_K, .pack = pack_q4_K, .gemm_packed = gemm_q4_Kx8},
         [IG_TYPE_Q5_K] = MM(q5_K, CPU_ACT_Q8K),
-        [IG_TYPE_Q6_K] = MM(q6_K, CPU_ACT_Q8K),
+        [IG_TYPE_Q6_K] = {.act = CPU_ACT_Q8K, .gemm = gemm_q6_K, .pack = pack_q6_K, .gemm_packed = gemm_q6_Kx8},
     },
     .quant = {
         [CPU_ACT_F32] = quant_f32,
@@ -949,6 +1120,7 @@ const cpu_kernels cpu_kernels_avx2 = {
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,
+    .exp_sum = exp_sum,
     .dot_kv = dot_kv,
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,
