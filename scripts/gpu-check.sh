@@ -57,6 +57,7 @@ if [ $build_rc -eq 0 ]; then
     echo "bench rc=$? ($(( $(date +%s) - t0 ))s)"
     # A/B: the same model with the backend's switches flipped
     IFS=';' read -ra AB <<< "${GPU_CHECK_AB:-INGOT_CUDA_NO_PDL=1}"
+    [ "${GPU_CHECK_AB:-}" = none ] && AB=()
     i=0
     for v in "${AB[@]}"; do
       i=$((i + 1))
