@@ -341,6 +341,10 @@ void ingot_reset_peak_rss(void);
 double ingot_backend_bandwidth(ingot_model *m);
 /* Free / total memory of the model's device in bytes (0, 0 for the host). */
 void ingot_backend_memory(const ingot_model *m, size_t *free_bytes, size_t *total_bytes);
+/* Device memory ingot itself holds on the model's backend (weights, KV
+ * caches, scratch, library workspaces; not the driver's context); 0 on the
+ * CPU backend. */
+size_t ingot_backend_allocated(const ingot_model *m);
 
 #ifdef __cplusplus
 }

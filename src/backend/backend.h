@@ -57,6 +57,10 @@ typedef struct ig_backend_iface {
     const char *(*device_name)(ig_backend *be);
     /* Free/total memory in bytes where it is limited (0,0 for the host). */
     void (*memory)(ig_backend *be, size_t *free_bytes, size_t *total_bytes);
+    /* Device memory this backend has taken since it started (weights, KV,
+     * scratch, library workspaces), not counting the driver's own context.
+     * NULL: not tracked (host memory). */
+    size_t (*allocated)(ig_backend *be);
 
     /* ---- memory ---------------------------------------------------- */
     void *(*alloc)(ig_backend *be, size_t bytes); /* NULL + thread error on failure */
@@ -105,9 +109,10 @@ typedef struct ig_backend_iface {
     /* *out = argmax of x[0..n) (lowest index on ties). out is a backend pointer. */
     void (*argmax)(ig_backend *be, int32_t *out, const float *x, int n);
 
-    /* ---- optional: measured memory bandwidth in bytes/s (a large
-     * device-to-device copy, counting bytes read plus written), used by
-     * `ingot bench` for the decode floor. NULL: not measurable. */
+    /* ---- optional: measured memory bandwidth in bytes/s, used by `ingot
+     * bench` for the decode floor: what a decode step's weight reads can get
+     * (CUDA: a large device-to-device copy, bytes read plus written; CPU:
+     * all threads streaming a large buffer). NULL: not measurable. */
     double (*bandwidth)(ig_backend *be);
 
     /* ---- optional: replaying a recorded step (CUDA graphs) ----------

@@ -79,7 +79,10 @@ ingot_status ingot_context_new(ingot_model *m, const ingot_context_params *param
         c->ffb = balloc(c, B * F * 4, &s);
     }
     c->ffa = balloc(c, B * F * 4, &s);
-    c->logits_dev = balloc(c, B * V * 4, &s);
+    /* One row of logits until a decode asks for every position: a decode
+     * step needs no more, and n_batch rows of a large vocab are not small. */
+    c->logits_dev = balloc(c, V * 4, &s);
+    c->logits_dev_rows = 1;
     c->ids_dev = balloc(c, B * 4, &s);
     c->pos_dev = balloc(c, B * 4, &s);
     c->argmax_dev = balloc(c, 4, &s);
@@ -159,6 +162,18 @@ static ingot_status decode(ingot_context *c, const int32_t *tokens, int32_t n, i
         if (!nl) return ig_err(INGOT_ERR_NOMEM, "out of memory for %d rows of logits", keep);
         c->logits = nl;
         c->logits_cap = keep;
+    }
+    if (!c->logits_dev) return ig_err(INGOT_ERR_NOMEM, "%s: the context lost its logits buffer", c->m->path);
+    if (mode == IG_OUT_ALL && c->logits_dev_rows < c->n_batch) {
+        ig_backend *b = c->m->be;
+        b->iface->dealloc(b, c->logits_dev);
+        c->logits_dev = b->iface->alloc(b, (size_t)c->n_batch * V * 4);
+        if (!c->logits_dev) {
+            c->logits_dev = b->iface->alloc(b, V * 4);
+            c->logits_dev_rows = 1;
+            return ig_err(INGOT_ERR_NOMEM, "%s: no memory for %u rows of logits", c->m->path, c->n_batch);
+        }
+        c->logits_dev_rows = c->n_batch;
     }
     c->n_logits = 0;
     uint32_t start = c->pos;

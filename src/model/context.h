@@ -26,6 +26,7 @@ struct ingot_context {
     int32_t logits_first; /* index in the batch of logits row 0 */
     int32_t logits_cap;
     int32_t *pos_host;
+    uint32_t logits_dev_rows; /* rows logits_dev holds: 1 until a decode wants all */
 };
 
 /* Run the transformer on n (<= n_batch) tokens whose ids and positions are

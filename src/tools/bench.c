@@ -38,6 +38,11 @@ void ingot_backend_memory(const ingot_model *m, size_t *free_bytes, size_t *tota
     if (total_bytes) *total_bytes = t;
 }
 
+size_t ingot_backend_allocated(const ingot_model *m) {
+    if (!m || !m->be || !m->be->iface->allocated) return 0;
+    return m->be->iface->allocated(m->be);
+}
+
 const char *ingot_ftype_names(void) {
     static char buf[256];
     if (!buf[0]) {

@@ -71,7 +71,9 @@ typedef struct {
     const char *path;
     char label[96], size[32], params[32], backend[64], device[128];
     double bytes_tok, flops_tok, bw;
-    size_t gpu_used;
+    size_t gpu_used;  /* device memory in use, the driver's context included */
+    size_t gpu_alloc; /* what ingot itself holds on the device */
+    double kv_bytes;
 } minfo;
 
 static void print_header(void) {
@@ -203,6 +205,8 @@ int cmd_bench(int argc, char **argv) {
         size_t gfree = 0, gtotal = 0;
         ingot_backend_memory(m, &gfree, &gtotal);
         mf.gpu_used = gtotal ? gtotal - gfree : 0;
+        mf.gpu_alloc = ingot_backend_allocated(m);
+        mf.kv_bytes = 2.0 * info.n_layer * ingot_n_ctx(c) * info.n_head_kv * (info.n_embd / info.n_head) * 2;
         ingot_context_free(c);
         mf.bw = n_gen > 0 ? ingot_backend_bandwidth(m) : 0;
         ingot_model_free(m);
@@ -236,11 +240,13 @@ int cmd_bench(int argc, char **argv) {
                 }
                 printf(",\"peak_rss_bytes\":%llu", (unsigned long long)rss);
                 if (mf.gpu_used) printf(",\"gpu_mem_used_bytes\":%zu", mf.gpu_used);
+                if (mf.gpu_alloc)
+                    printf(",\"gpu_mem_ingot_bytes\":%zu,\"kv_bytes\":%.0f", mf.gpu_alloc, mf.kv_bytes);
                 printf("}\n");
             } else {
                 char be[96];
-                if (mf.gpu_used)
-                    snprintf(be, sizeof be, "%.60s %.1fG", mf.backend, mf.gpu_used / 1073741824.0);
+                if (mf.gpu_alloc)
+                    snprintf(be, sizeof be, "%.60s %.1fG", mf.backend, mf.gpu_alloc / 1073741824.0);
                 else
                     snprintf(be, sizeof be, "%s", mf.backend);
                 char th[16];
@@ -256,6 +262,14 @@ int cmd_bench(int argc, char **argv) {
                        mf.params, be, th, tname, tpsbuf, gbs, floor, rssbuf);
             }
             fflush(stdout);
+        }
+        if (!json && mf.gpu_alloc) {
+            const double w = (double)info.weight_bytes, kv = mf.kv_bytes, a = (double)mf.gpu_alloc;
+            fprintf(stderr,
+                    "%s: GPU memory: ingot holds %.2f GiB = weights %.2f + KV %.2f + scratch %.2f GiB "
+                    "(%.1f%% over weights + KV); the device has %.2f GiB in use, its context included\n",
+                    mf.path, a / 1073741824.0, w / 1073741824.0, kv / 1073741824.0, (a - w - kv) / 1073741824.0,
+                    100.0 * (a - w - kv) / (w + kv), mf.gpu_used / 1073741824.0);
         }
         if (!json && mf.bw > 0)
             fprintf(stderr, "%s: %s, measured bandwidth %.1f GB/s, %.0f MB of weights per token\n", mf.path,

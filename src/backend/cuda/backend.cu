@@ -185,6 +185,13 @@ static cuda_ctx *op_begin(ig_backend *be) {
 
 static const char *cuda_device_name(ig_backend *be) { return CTX(be)->name; }
 
+static size_t cuda_allocated(ig_backend *be) {
+    cuda_ctx *c = (cuda_ctx *)be->ctx;
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) != cudaSuccess || f > c->free_at_start) return 0;
+    return c->free_at_start - f;
+}
+
 static void cuda_memory(ig_backend *be, size_t *free_b, size_t *total_b) {
     size_t f = 0, t = 0;
     if (cudaMemGetInfo(&f, &t) != cudaSuccess) f = t = 0;
@@ -725,6 +732,7 @@ static void iface_init(void) {
     f->destroy = cuda_destroy;
     f->device_name = cuda_device_name;
     f->memory = cuda_memory;
+    f->allocated = cuda_allocated;
     f->alloc = cuda_alloc;
     f->dealloc = cuda_dealloc;
     f->weight_upload = cuda_weight_upload;
@@ -795,6 +803,12 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     /* INGOT_CUDA_NO_PDL: A/B switch for measurements */
     c->pdl = prop.major >= 9 && !getenv("INGOT_CUDA_NO_PDL");
     snprintf(c->name, sizeof c->name, "%s", prop.name);
+    /* The driver's context exists from here on (cudaFree(0) forces it):
+     * what is free now is the baseline for `allocated`. */
+    cudaFree(0);
+    size_t fr0 = 0, tot0 = 0;
+    cudaMemGetInfo(&fr0, &tot0);
+    c->free_at_start = fr0;
     if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         cuda_destroy(be);
         return ig_err(INGOT_ERR_BACKEND, "cuda: %s", cudaGetErrorString(e));

@@ -113,6 +113,7 @@ typedef struct wsucc {
 
 typedef struct cuda_ctx {
     int device;
+    size_t free_at_start; /* device memory free once the context existed */
     char name[256];
     cudaStream_t stream;
     int n_sm;
