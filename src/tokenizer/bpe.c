@@ -154,59 +154,14 @@ typedef struct bsym {
     uint32_t n; /* bytes of the original word; 0 once merged away */
 } bsym;
 
-typedef struct bbig {
-    int32_t rank, left, right, res;
-    uint32_t ln, rn;
-} bbig;
-
 typedef struct bpe_work {
     bsym *sym;
-    bbig *heap;
-    size_t cap_sym, n_heap, cap_heap;
+    tok_heap heap;
+    size_t cap_sym;
     char *enc;
     size_t cap_enc;
     bool oom;
 } bpe_work;
-
-static inline bool big_less(const bbig *a, const bbig *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static void heap_push(bpe_work *w, bbig g) {
-    if (w->n_heap == w->cap_heap) {
-        size_t cap = w->cap_heap ? w->cap_heap * 2 : 256;
-        bbig *h = realloc(w->heap, cap * sizeof *h);
-        if (!h) {
-            w->oom = true;
-            return;
-        }
-        w->heap = h;
-        w->cap_heap = cap;
-    }
-    size_t i = w->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!big_less(&g, &w->heap[p])) break;
-        w->heap[i] = w->heap[p];
-        i = p;
-    }
-    w->heap[i] = g;
-}
-
-static bbig heap_pop(bpe_work *w) {
-    bbig top = w->heap[0], last = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && big_less(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!big_less(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
-        i = c;
-    }
-    if (n) w->heap[i] = last;
-    return top;
-}
 
 static void try_merge(const ig_bpe *b, bpe_work *w, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
@@ -218,7 +173,7 @@ static void try_merge(const ig_bpe *b, bpe_work *w, int32_t l, int32_t r) {
         const struct bpe_merge *m = &b->mt[k];
         if (!m->key) return;
         if (m->key == key) {
-            heap_push(w, (bbig){m->rank, l, r, m->res, w->sym[l].n, w->sym[r].n});
+            tok_heap_push(&w->heap, (tok_pair){m->rank, l, r, m->res, w->sym[l].n, w->sym[r].n});
             return;
         }
         k = (k + 1) & b->mmask;
@@ -260,10 +215,10 @@ static void bpe_word(const ig_vocab *v, bpe_work *w, const uint8_t *s, size_t n,
     }
     for (size_t i = 0; i < n; i++)
         w->sym[i] = (bsym){(int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1, b->byte_intern[s[i]], 1};
-    w->n_heap = 0;
+    w->heap.n = 0;
     for (size_t i = 1; i < n; i++) try_merge(b, w, (int32_t)i - 1, (int32_t)i);
-    while (w->n_heap) {
-        bbig g = heap_pop(w);
+    while (w->heap.n && !w->heap.oom) {
+        tok_pair g = tok_heap_pop(&w->heap);
         bsym *L = &w->sym[g.left], *R = &w->sym[g.right];
         /* stale: one side has changed since the pair was queued */
         if (L->n != g.ln || R->n != g.rn || !L->n || !R->n) continue;
@@ -302,14 +257,14 @@ void ig_bpe_tokenize(const ig_vocab *v, const char *text, size_t len, ig_ids *ou
         return;
     }
     bpe_work w = {0};
-    for (size_t i = 0; i < sp.n && !w.oom; i++)
+    for (size_t i = 0; i < sp.n && !w.oom && !w.heap.oom; i++)
         bpe_word(v, &w, (const uint8_t *)text + sp.v[i].off, sp.v[i].len, out);
-    if (w.oom) {
+    if (w.oom || w.heap.oom) {
         ig_err(INGOT_ERR_NOMEM, "tokenize: out of memory");
         out->failed = true;
     }
     free(w.sym);
-    free(w.heap);
+    free(w.heap.a);
     free(w.enc);
     free(sp.v);
 }

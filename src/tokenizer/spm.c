@@ -112,85 +112,36 @@ typedef struct ssym {
     int32_t tok;
 } ssym;
 
-typedef struct sbig {
-    float score;
-    int32_t left, right, tok;
-    uint32_t size;
-} sbig;
-
 typedef struct spm_work {
     ssym *sym;
-    sbig *heap;
-    size_t n_heap, cap_heap;
-    bool oom;
+    tok_heap heap;
 } spm_work;
-
-static inline bool big_before(const sbig *a, const sbig *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static void heap_push(spm_work *w, sbig g) {
-    if (w->n_heap == w->cap_heap) {
-        size_t cap = w->cap_heap ? w->cap_heap * 2 : 256;
-        sbig *h = realloc(w->heap, cap * sizeof *h);
-        if (!h) {
-            w->oom = true;
-            return;
-        }
-        w->heap = h;
-        w->cap_heap = cap;
-    }
-    size_t i = w->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!big_before(&g, &w->heap[p])) break;
-        w->heap[i] = w->heap[p];
-        i = p;
-    }
-    w->heap[i] = g;
-}
-
-static sbig heap_pop(spm_work *w) {
-    sbig top = w->heap[0], last = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && big_before(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!big_before(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
-        i = c;
-    }
-    if (n) w->heap[i] = last;
-    return top;
-}
 
 static void try_pair(const ig_vocab *v, spm_work *w, const char *text, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     const ssym *L = &w->sym[l], *R = &w->sym[r];
-    uint32_t size = L->n + R->n;
-    int32_t id = ig_strmap_get(&v->map, text + L->off, size); /* adjacent: contiguous */
+    int32_t id = ig_strmap_get(&v->map, text + L->off, L->n + R->n); /* adjacent: contiguous */
     if (id < 0) return;
-    heap_push(w, (sbig){v->score[id], l, r, id, size});
+    tok_heap_push(&w->heap, (tok_pair){-(double)v->score[id], l, r, id, L->n, R->n});
 }
 
 static void merge_segment(const ig_vocab *v, spm_work *w, const char *text, int32_t lo,
                           int32_t hi, ig_ids *out) {
-    w->n_heap = 0;
+    w->heap.n = 0;
     for (int32_t i = lo + 1; i < hi; i++) try_pair(v, w, text, i - 1, i);
-    while (w->n_heap && !w->oom) {
-        sbig g = heap_pop(w);
+    while (w->heap.n && !w->heap.oom) {
+        tok_pair g = tok_heap_pop(&w->heap);
         ssym *L = &w->sym[g.left], *R = &w->sym[g.right];
-        if (!L->n || !R->n || L->n + R->n != g.size) continue; /* stale */
+        if (!L->n || !R->n || L->n != g.ln || R->n != g.rn) continue; /* stale */
         L->n += R->n;
         R->n = 0;
-        L->tok = g.tok;
+        L->tok = g.res;
         L->next = R->next;
         if (R->next >= 0) w->sym[R->next].prev = g.left;
         try_pair(v, w, text, L->prev, g.left);
         try_pair(v, w, text, g.left, L->next);
     }
-    for (int32_t i = lo; i >= 0 && !w->oom; i = w->sym[i].next) {
+    for (int32_t i = lo; i >= 0 && !w->heap.oom; i = w->sym[i].next) {
         const ssym *y = &w->sym[i];
         int32_t id = y->tok >= 0 ? y->tok : ig_strmap_get(&v->map, text + y->off, y->n);
         if (id >= 0) {
@@ -217,7 +168,7 @@ void ig_spm_tokenize(const ig_vocab *v, const char *text, size_t len, ig_ids *ou
      * next of the last are -1. */
     int32_t n = 0, lo = 0;
     size_t prev_len = 0;
-    for (size_t off = 0; off < len && !w.oom;) {
+    for (size_t off = 0; off < len && !w.heap.oom;) {
         size_t l = ig_utf8_sym_len(text + off, len - off);
         bool cut = n > 0 && !pair_has(v->spm_pairs, pair_key(text + w.sym[n - 1].off, prev_len,
                                                               text + off, l));
@@ -232,11 +183,11 @@ void ig_spm_tokenize(const ig_vocab *v, const char *text, size_t len, ig_ids *ou
         off += l;
         n++;
     }
-    if (!w.oom && n > lo) merge_segment(v, &w, text, lo, n, out);
-    if (w.oom) {
+    if (!w.heap.oom && n > lo) merge_segment(v, &w, text, lo, n, out);
+    if (w.heap.oom) {
         ig_err(INGOT_ERR_NOMEM, "tokenize: out of memory");
         out->failed = true;
     }
     free(w.sym);
-    free(w.heap);
+    free(w.heap.a);
 }

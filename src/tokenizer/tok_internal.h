@@ -185,4 +185,25 @@ struct ig_vocab {
     ig_pretok *pretok;
 };
 
+
+/* A candidate merge of two adjacent symbols for the BPE loops of both
+ * tokenizer families. Lower key first (BPE: the merge's rank; SPM: minus
+ * the merged piece's score), then the leftmost pair, so equal candidates
+ * merge left to right as llama.cpp does. ln/rn are the symbols' lengths
+ * when queued: a popped pair whose symbols changed since is stale. */
+typedef struct tok_pair {
+    double key;
+    int32_t left, right, res;
+    uint32_t ln, rn;
+} tok_pair;
+
+typedef struct tok_heap {
+    tok_pair *a;
+    size_t n, cap;
+    bool oom; /* a push failed: the caller reports out of memory */
+} tok_heap;
+
+void tok_heap_push(tok_heap *h, tok_pair p);
+tok_pair tok_heap_pop(tok_heap *h); /* h->n must be > 0 */
+
 #endif

@@ -137,3 +137,45 @@ int ig_utf8_char(const uint8_t *p, size_t n) {
     }
     return len;
 }
+
+/* ---- merge candidates: a binary min-heap ---------------------------------- */
+
+static inline bool pair_before(const tok_pair *a, const tok_pair *b) {
+    return a->key < b->key || (a->key == b->key && a->left < b->left);
+}
+
+void tok_heap_push(tok_heap *h, tok_pair g) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        tok_pair *a = realloc(h->a, cap * sizeof *a);
+        if (!a) {
+            h->oom = true;
+            return;
+        }
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!pair_before(&g, &h->a[p])) break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = g;
+}
+
+tok_pair tok_heap_pop(tok_heap *h) {
+    tok_pair top = h->a[0], last = h->a[--h->n];
+    size_t i = 0, n = h->n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && pair_before(&h->a[c + 1], &h->a[c])) c++;
+        if (!pair_before(&h->a[c], &last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (n) h->a[i] = last;
+    return top;
+}

@@ -36,7 +36,8 @@ const char *cli_default_model(void);
  * info too when verbose). */
 void cli_setup_log(bool verbose);
 
-/* Load progress bar on stderr (only drawn on a terminal). */
+/* Progress bar on stderr (only drawn on a terminal); user: a label such as
+ * "writing" (NULL: "loading"). */
 bool cli_progress(float fraction, void *user);
 
 /* Strict number parsing: false if `s` is not entirely a number in range. */
@@ -45,6 +46,9 @@ bool cli_parse_float(const char *s, double min, double max, double *out);
 
 /* Read a whole file (binary); NULL + message on failure. */
 char *cli_read_file(const char *path, size_t *len);
+
+/* Parse --kv f16|f32. */
+bool cli_parse_kv(const char *s, ingot_kv_type *out);
 
 /* Parse --backend NAME. */
 bool cli_parse_backend(const char *s, ingot_backend_kind *out);

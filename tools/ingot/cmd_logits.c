@@ -76,9 +76,7 @@ int cmd_logits(int argc, char **argv) {
             if (!cli_parse_backend(v, &backend)) return cli_usage_error("logits", "unknown backend '%s'", v);
         } else if (!strcmp(a, "--kv")) {
             NEEDV();
-            if (!strcmp(v, "f16")) kv = INGOT_KV_F16;
-            else if (!strcmp(v, "f32")) kv = INGOT_KV_F32;
-            else return cli_usage_error("logits", "--kv must be f16 or f32");
+            if (!cli_parse_kv(v, &kv)) return cli_usage_error("logits", "--kv must be f16 or f32");
         } else if (!strcmp(a, "--all")) all = true;
         else return cli_usage_error("logits", "unknown option '%s'", a);
 #undef NEEDV

@@ -51,20 +51,6 @@ static const char *default_vocab(const char *arch) {
     return NULL;
 }
 
-static bool progress(float fraction, void *user) {
-    (void)user;
-    static int last = -1;
-    if (!isatty(2)) return true;
-    int pct = (int)(fraction * 100.0f);
-    if (pct != last) {
-        last = pct;
-        fprintf(stderr, "\rwriting %3d%%", pct);
-        if (pct >= 100) fprintf(stderr, "\r\033[K");
-        fflush(stderr);
-    }
-    return true;
-}
-
 int cmd_mkmodel(int argc, char **argv) {
     ingot_mkmodel_params p = ingot_mkmodel_default_params();
     const char *out = NULL;
@@ -107,7 +93,8 @@ int cmd_mkmodel(int argc, char **argv) {
     if (!p.vocab && !(p.vocab = default_vocab(arch)))
         return cli_fail("mkmodel: cannot find the default vocabulary for %s; give --vocab FILE", arch);
     p.n_threads = (int)threads;
-    p.progress = progress;
+    p.progress = cli_progress;
+    p.progress_user = (void *)"writing";
     cli_setup_log(false);
     double t0 = cli_now();
     if (ingot_mkmodel(out, &p) != INGOT_OK) return cli_lib_fail();

@@ -46,9 +46,7 @@ int cmd_perplexity(int argc, char **argv) {
             if (!cli_parse_backend(v, &backend)) return cli_usage_error("perplexity", "unknown backend '%s'", v);
         } else if (!strcmp(a, "--kv")) {
             NEEDV();
-            if (!strcmp(v, "f16")) kv = INGOT_KV_F16;
-            else if (!strcmp(v, "f32")) kv = INGOT_KV_F32;
-            else return cli_usage_error("perplexity", "--kv must be f16 or f32");
+            if (!cli_parse_kv(v, &kv)) return cli_usage_error("perplexity", "--kv must be f16 or f32");
         } else return cli_usage_error("perplexity", "unknown option '%s'", a);
 #undef NEEDV
     }

@@ -19,20 +19,6 @@ static void usage(FILE *f) {
             ingot_ftype_names());
 }
 
-static bool progress(float fraction, void *user) {
-    (void)user;
-    static int last = -1;
-    if (!isatty(2)) return true;
-    int pct = (int)(fraction * 100.0f);
-    if (pct != last) {
-        last = pct;
-        fprintf(stderr, "\rquantizing %3d%%", pct);
-        if (pct >= 100) fprintf(stderr, "\r\033[K");
-        fflush(stderr);
-    }
-    return true;
-}
-
 int cmd_quantize(int argc, char **argv) {
     const char *pos[3] = {0};
     int npos = 0;
@@ -66,7 +52,8 @@ int cmd_quantize(int argc, char **argv) {
     ingot_quantize_params qp = ingot_quantize_default_params();
     qp.n_threads = (int)threads;
     qp.pure = pure;
-    qp.progress = progress;
+    qp.progress = cli_progress;
+    qp.progress_user = (void *)"quantizing";
     double t0 = cli_now();
     if (ingot_quantize_file(pos[0], pos[1], pos[2], &qp) != INGOT_OK) return cli_lib_fail();
     struct stat a, b;

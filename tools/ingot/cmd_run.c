@@ -63,9 +63,7 @@ int cmd_run(int argc, char **argv) {
             if (!cli_parse_backend(v, &backend)) return cli_usage_error("run", "unknown backend '%s'", v);
         } else if (!strcmp(a, "--kv")) {
             NEEDV();
-            if (!strcmp(v, "f16")) kv = INGOT_KV_F16;
-            else if (!strcmp(v, "f32")) kv = INGOT_KV_F32;
-            else return cli_usage_error("run", "--kv must be f16 or f32");
+            if (!cli_parse_kv(v, &kv)) return cli_usage_error("run", "--kv must be f16 or f32");
         } else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
         else if (!strcmp(a, "--no-bos")) no_bos = true;

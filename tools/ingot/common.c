@@ -76,14 +76,14 @@ void cli_setup_log(bool verbose) {
 }
 
 bool cli_progress(float fraction, void *user) {
-    (void)user;
+    const char *label = user ? (const char *)user : "loading";
     static int last = -1;
     if (!isatty(2)) return true;
     int pct = (int)(fraction * 100.0f + 0.5f);
     if (pct == last) return true;
     last = pct;
     int width = 30, filled = pct * width / 100;
-    fprintf(stderr, "\rloading [");
+    fprintf(stderr, "\r%s [", label);
     for (int i = 0; i < width; i++) fputc(i < filled ? '#' : ' ', stderr);
     fprintf(stderr, "] %3d%%", pct);
     if (pct >= 100) {
@@ -141,6 +141,13 @@ char *cli_read_file(const char *path, size_t *len) {
     buf[n] = 0;
     *len = n;
     return buf;
+}
+
+bool cli_parse_kv(const char *s, ingot_kv_type *out) {
+    if (!strcmp(s, "f16")) *out = INGOT_KV_F16;
+    else if (!strcmp(s, "f32")) *out = INGOT_KV_F32;
+    else return false;
+    return true;
 }
 
 bool cli_parse_backend(const char *s, ingot_backend_kind *out) {
