@@ -233,6 +233,7 @@ static void cuda_dealloc(ig_backend *be, void *p) {
 
 static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void *host) {
     cuda_ctx *c = op_begin(be);
+    if ((size_t)w->rows * (size_t)w->cols > c->max_w_elems) c->max_w_elems = (size_t)w->rows * (size_t)w->cols;
     qlayout L = ql_get(w->type);
     if (!L.qk) {
         const char *tn = ingot_type_name(w->type);

@@ -114,6 +114,7 @@ typedef struct wsucc {
 typedef struct cuda_ctx {
     int device;
     size_t free_at_start; /* device memory free once the context existed */
+    size_t max_w_elems;   /* largest weight uploaded: sizes the f16 dequant chunk once */
     char name[256];
     cudaStream_t stream;
     int n_sm;

@@ -78,7 +78,12 @@ bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *
             int64_t chunk = (int64_t)(MM_CHUNK_ELEMS / (size_t)cols);
             if (chunk > rows) chunk = rows;
             if (chunk < 1) chunk = 1;
-            __half *wh = (__half *)cu_scratch(c, SCR_F16W, (size_t)chunk * cols * sizeof(__half));
+            /* One size for every product (the largest weight's, at most a
+             * chunk): a scratch slot that grew would keep its old buffers
+             * alive for the graphs that might use them. */
+            size_t want = c->max_w_elems < MM_CHUNK_ELEMS ? c->max_w_elems : MM_CHUNK_ELEMS;
+            if (want < (size_t)chunk * cols) want = (size_t)chunk * cols;
+            __half *wh = (__half *)cu_scratch(c, SCR_F16W, want * sizeof(__half));
             if (!wh) return true;
             const uint8_t *Q, *S;
             cu_weight_parts(w, &Q, &S);
