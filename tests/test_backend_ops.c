@@ -356,8 +356,13 @@ static void test_fused_layer(void) {
 #undef S
 #undef W
             }
-            /* errors compound through the chain: a few matmul thresholds */
-            double thr = t == IG_TYPE_F16 ? 1e-4 : ingot_type_block_size(t) == 256 ? 2e-2 : 5e-3;
+            /* Errors compound through the chain: seven products (q, k, v, o,
+             * gate, up, down) each within one matmul threshold, and SwiGLU
+             * multiplies gate's and up's errors together. For F16 that sums
+             * to ~7 x 2e-5 x 2 = 3e-4 (1.6e-4 seen on an H100 with seed
+             * 1795635799, so 1e-4 was too tight); quantized types keep their
+             * looser bounds, dominated by the q8 activations. */
+            double thr = t == IG_TYPE_F16 ? 5e-4 : ingot_type_block_size(t) == 256 ? 2e-2 : 5e-3;
             char what[96];
 #define EXPECT(name, pr, cnt)                                                              \
     snprintf(what, sizeof what, "fused layer %s n=%d: %s", ingot_type_name(t), n, name); \
