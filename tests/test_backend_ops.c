@@ -134,10 +134,17 @@ static void random_weight(uint32_t type, int64_t rows, int64_t cols, void *dst) 
         if (type == IG_TYPE_Q8_0)
             for (int k = 2; k < 34; k++)
                 if (b[o + k] == 0x80) b[o + k] = 0x81;
-        uint16_t h = ig_f32_to_f16(uniform(-0.02f, 0.02f));
+        /* k-quants multiply d by 4..8-bit sub-block scales (up to 63, or
+         * 127 for Q6_K): divide d by 64 so their weights have the same
+         * magnitude (~0.1) as the other types'. With the raw range Q4_K/Q6_K
+         * weights reached 20..80, attention scores in the thousands made the
+         * softmax one-hot, and f16 rounding of q alone moved the fused-layer
+         * outputs by nmse ~0.1 (H100, odd seeds such as 1795635801). */
+        const float ks = t->blck == 256 ? 1.0f / 64 : 1.0f;
+        uint16_t h = ig_f32_to_f16(uniform(-0.02f, 0.02f) * ks);
         memcpy(b + o + d0, &h, 2);
         if (d1 >= 0) {
-            h = ig_f32_to_f16(uniform(0.0f, 0.01f));
+            h = ig_f32_to_f16(uniform(0.0f, 0.01f) * ks);
             memcpy(b + o + d1, &h, 2);
         }
     }
