@@ -199,6 +199,21 @@ static void check_elementwise(const cpu_kernels *K) {
             free(e1);
             free(e2);
         }
+        /* rope: cos/sin pairs of real angles, n/2 pairs (odd counts too) */
+        {
+            float *cs = malloc((size_t)n * sizeof *cs);
+            for (int p = 0; p < n / 2; p++) {
+                float th = a[p] * 50.0f;
+                cs[2 * p] = cosf(th);
+                cs[2 * p + 1] = sinf(th);
+            }
+            memcpy(y1, a, (size_t)n * 4);
+            memcpy(y2, a, (size_t)n * 4);
+            G->rope_pairs(y1, cs, n / 2);
+            K->rope_pairs(y2, cs, n / 2);
+            CHECK(!memcmp(y1, y2, (size_t)n * 4), "%s rope_pairs n=%d differs", K->name, n);
+            free(cs);
+        }
         G->round_f16(y1, a, n);
         K->round_f16(y2, a, n);
         CHECK(!memcmp(y1, y2, n * 4), "%s round_f16 n=%d differs", K->name, n);

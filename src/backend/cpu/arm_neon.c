@@ -422,6 +422,14 @@ static void axpy_kv(float *acc, float p, const void *v, bool f16, int n) {
     }
 }
 
+static void rope_pairs(float *v, const float *cs, int half) {
+    for (int p = 0; p < half; p++) {
+        const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
+        v[2 * p] = fmaf(x0, c, -(x1 * s));
+        v[2 * p + 1] = fmaf(x1, c, x0 * s);
+    }
+}
+
 static void round_f16(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(x + i))));
@@ -465,6 +473,7 @@ const cpu_kernels cpu_kernels_neon = {
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,
     .to_f16 = to_f16,
+    .rope_pairs = rope_pairs,
 };
 #undef MM
 

@@ -234,6 +234,7 @@ static const float *rope_table(cpu_ops *o, int n, const int32_t *pos, const ig_r
 }
 
 typedef struct {
+    const cpu_kernels *k;
     float *x;
     const float *cs;
     int ld, n, n_head, head_dim, half;
@@ -256,11 +257,7 @@ static void rope_worker(void *arg, int ith, int nth) {
                     v[p + half] = x0 * s + x1 * c;
                 }
             } else {
-                for (int p = 0; p < half; p++) {
-                    const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
-                    v[2 * p] = x0 * c - x1 * s;
-                    v[2 * p + 1] = x0 * s + x1 * c;
-                }
+                j->k->rope_pairs(v, cs, half);
             }
         }
     }
@@ -276,7 +273,7 @@ static void cpu_rope(ig_backend *be, float *x, int ld, int n, int n_head, int he
         fail(be, INGOT_ERR_NOMEM, "rope: out of memory");
         return;
     }
-    rope_job j = {x, cst, ld, n, n_head, head_dim, half, r->mode == IG_ROPE_NEOX};
+    rope_job j = {o->c.k, x, cst, ld, n, n_head, head_dim, half, r->mode == IG_ROPE_NEOX};
     if ((size_t)n * (size_t)n_head * (size_t)head_dim >= PAR_MIN && n >= o->c.n_threads && o->c.n_threads > 1)
         ig_pool_run(o->c.pool, rope_worker, &j);
     else

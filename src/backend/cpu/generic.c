@@ -392,6 +392,14 @@ static void axpy_kv(float *acc, float p, const void *v, bool f16, int n) {
     }
 }
 
+static void rope_pairs(float *v, const float *cs, int half) {
+    for (int p = 0; p < half; p++) {
+        const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
+        v[2 * p] = fmaf(x0, c, -(x1 * s));
+        v[2 * p + 1] = fmaf(x1, c, x0 * s);
+    }
+}
+
 static void round_f16(float *y, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] = ig_f16_to_f32(ig_f32_to_f16(x[i]));
 }
@@ -434,6 +442,7 @@ const cpu_kernels cpu_kernels_generic = {
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,
     .to_f16 = to_f16,
+    .rope_pairs = rope_pairs,
 };
 #undef MM
 

@@ -103,6 +103,10 @@ typedef struct cpu_kernels {
     void (*round_f16)(float *y, const float *x, int n);
     /* f32 -> f16 rows of the KV cache */
     void (*to_f16)(uint16_t *y, const float *x, int n);
+    /* RoPE, normal pairing: rotate (v[2p], v[2p+1]) by cs[2p] = cos,
+     * cs[2p+1] = sin for p < half; each output is one multiply and one
+     * fused multiply-add in every set, so all sets agree bit for bit */
+    void (*rope_pairs)(float *v, const float *cs, int half);
 } cpu_kernels;
 
 extern const cpu_kernels cpu_kernels_generic;

@@ -1080,6 +1080,24 @@ TARGET static void axpy_kv(float *acc, float p, const void *v, bool f16, int n) 
     }
 }
 
+/* Four pairs per register: moveldup/movehdup spread cos and sin over both
+ * lanes of a pair, and fmaddsub gives x0*c - x1*s in even lanes and
+ * x1*c + x0*s in odd ones, the same operations as the plain C kernel. */
+TARGET static void rope_pairs(float *v, const float *cs, int half) {
+    int p = 0;
+    for (; p + 4 <= half; p += 4) {
+        __m256 x = _mm256_loadu_ps(v + 2 * p), t = _mm256_loadu_ps(cs + 2 * p);
+        __m256 c = _mm256_moveldup_ps(t), s = _mm256_movehdup_ps(t);
+        __m256 sw = _mm256_permute_ps(x, 0xB1); /* x1 x0 x3 x2 ... */
+        _mm256_storeu_ps(v + 2 * p, _mm256_fmaddsub_ps(x, c, _mm256_mul_ps(sw, s)));
+    }
+    for (; p < half; p++) {
+        const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
+        v[2 * p] = fmaf(x0, c, -(x1 * s));
+        v[2 * p + 1] = fmaf(x1, c, x0 * s);
+    }
+}
+
 TARGET static void round_f16(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -1125,6 +1143,7 @@ const cpu_kernels cpu_kernels_avx2 = {
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,
     .to_f16 = to_f16,
+    .rope_pairs = rope_pairs,
 };
 #undef MM
 
