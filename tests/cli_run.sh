@@ -57,6 +57,19 @@ case "$lj" in '{"tokens":[1,403,407,261,378],"positions":[{"pos":4,"top":[[432,1
 lj=$("$ING" logits -m models/stories260K.gguf --ids "1 403 407" --all --top 1)
 case "$lj" in '{"tokens":[1,403,407],"positions":[{"pos":0,'*'{"pos":1,'*'{"pos":2,'*) ok ;; *) bad "logits --all: $lj" ;; esac
 
+# --backend cuda without a usable GPU: one line says so, the run goes on on the CPU.
+ef=$(mktemp)
+js=$("$ING" run --backend cuda -p "Once upon a time" -n 4 --temp 0 --json 2>"$ef"); rc=$?
+if grep -q "CUDA unavailable" "$ef"; then
+    if [ $rc -eq 0 ] && [ "$(grep -c . "$ef")" -eq 1 ] && grep -qE '^ingot: CUDA unavailable \(.+\); running on CPU$' "$ef" \
+        && [[ "$js" == *'"backend":"cpu"'* ]]; then ok; else bad "cuda fallback: rc $rc, $(cat "$ef"), $js"; fi
+else
+    [ $rc -eq 0 ] && [[ "$js" == *'"backend":"cuda"'* ]] && ok || bad "cuda run: rc $rc, $js"
+fi
+"$ING" run --backend metal -p "Once upon a time" -n 4 --temp 0 >/dev/null 2>"$ef" && grep -q "^ingot: Metal unavailable" "$ef" \
+    && ok || bad "metal fallback: $(cat "$ef")"
+rm -f "$ef"
+
 # Errors and usage errors.
 expect_rc 1 "missing model" "$ING" run -m /nonexistent.gguf -p hi
 expect_rc 1 "not a gguf" "$ING" run -m README.md -p hi

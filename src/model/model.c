@@ -186,8 +186,8 @@ static ingot_status load_weights(ingot_model *m) {
 
 static ingot_status pick_backend(ingot_model *m) {
     ingot_backend_kind want = m->params.backend;
-    if (want == INGOT_BACKEND_METAL)
-        return ig_err(INGOT_ERR_UNSUPPORTED, "the Metal backend is not available in this build");
+    if (want == INGOT_BACKEND_METAL) /* same contract as CUDA: say so, run on the CPU */
+        ig_log(INGOT_LOG_WARN, "Metal unavailable (this build has no Metal backend); running on CPU");
     if (want == INGOT_BACKEND_AUTO || want == INGOT_BACKEND_CUDA) {
         ig_backend *be = NULL;
         ingot_status s = ig_backend_cuda_new(m->params.device, &be);
