@@ -58,6 +58,33 @@ int main(void) {
     for (int i = 3; i < NV; i++) CHECK(h[i] == 0, "top-k leaked id %d", i);
     CHECK(fabs(h[0] / 20000.0 - 0.4 / 0.75) < 0.02, "top-k renormalised");
 
+    /* top-k over a large vocab with ties: equal logits keep the lower ids,
+     * and the kept set is exactly the k best */
+    {
+        enum { BIG = 5000 };
+        static float big[BIG];
+        for (int i = 0; i < BIG; i++) big[i] = (float)((i * 7919) % 97) / 10.0f; /* many ties */
+        ingot_sampler_params pk = plain();
+        pk.top_k = 20;
+        ingot_sampler *sk = ingot_sampler_new(&pk);
+        /* the 20 best: value 9.6 (i*7919 % 97 == 96), lowest ids first */
+        int best[20], nb = 0;
+        for (int v = 96; v >= 0 && nb < 20; v--)
+            for (int i = 0; i < BIG && nb < 20; i++)
+                if ((i * 7919) % 97 == v) best[nb++] = i;
+        int outside = 0, seen_last = 0;
+        for (int d = 0; d < 4000; d++) {
+            int32_t id = ingot_sampler_sample(sk, big, BIG);
+            bool in = false;
+            for (int j = 0; j < 20; j++) in |= id == best[j];
+            outside += !in;
+            seen_last |= id == best[19];
+        }
+        CHECK(outside == 0, "top-k 20 of 5000 sampled %d ids outside the 20 best", outside);
+        CHECK(seen_last, "top-k 20: the 20th best (a tie won by its lower id) was never drawn");
+        ingot_sampler_free(sk);
+    }
+
     /* top-p 0.7: smallest prefix with mass >= 0.7 is {0,1,2} (0.75) */
     p = plain();
     p.top_p = 0.7f;

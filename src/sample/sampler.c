@@ -159,19 +159,39 @@ int32_t ingot_sampler_sample(ingot_sampler *s, const float *logits, int32_t n_vo
     }
 
     int32_t n = n_vocab;
-    if (s->p.top_k > 0 && s->p.top_k <= 64 && s->p.top_k < n) {
-        /* partial selection: sort only what top-k keeps */
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        /* The k best through a min-heap of size k (O(n log k): a decode step
+         * on a GPU is ~2 ms, a full sort of 32k candidates would be a
+         * noticeable share of it), then sort those k. */
         int32_t k = s->p.top_k;
-        for (int32_t i = 0; i < k; i++) {
-            int32_t best = i;
-            for (int32_t j = i + 1; j < n; j++)
-                if (c[j].logit > c[best].logit || (c[j].logit == c[best].logit && c[j].id < c[best].id)) best = j;
-            cand t = c[i]; c[i] = c[best]; c[best] = t;
+        for (int32_t i = 0; i < n; i++) {
+            cand x = c[i];
+            int32_t m = i < k ? i : k;
+            if (i >= k) {
+                if (by_logit_desc(&x, &c[0]) >= 0) continue; /* not better than the worst kept */
+                m = 0; /* replace the root, sift down */
+                for (;;) {
+                    int32_t l = 2 * m + 1, r = l + 1, w = m;
+                    const cand *cw = &x;
+                    if (l < k && by_logit_desc(&c[l], cw) > 0) w = l, cw = &c[l];
+                    if (r < k && by_logit_desc(&c[r], cw) > 0) w = r;
+                    if (w == m) break;
+                    c[m] = c[w];
+                    m = w;
+                }
+                c[m] = x;
+                continue;
+            }
+            while (m > 0 && by_logit_desc(&c[(m - 1) / 2], &x) < 0) { /* sift up: worst at the root */
+                c[m] = c[(m - 1) / 2];
+                m = (m - 1) / 2;
+            }
+            c[m] = x;
         }
         n = k;
+        qsort(c, (size_t)n, sizeof *c, by_logit_desc);
     } else {
         qsort(c, (size_t)n, sizeof *c, by_logit_desc);
-        if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
     }
     if (s->p.top_p < 1.0f) { /* smallest prefix with mass >= top_p */
         softmax(c, n);
