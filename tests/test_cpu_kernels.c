@@ -199,6 +199,17 @@ static void check_elementwise(const cpu_kernels *K) {
             free(e1);
             free(e2);
         }
+        /* layer-norm pieces: the sum in double (order may differ: bounded),
+         * centering exactly */
+        {
+            const double s1 = G->sum(a, n), s2 = K->sum(a, n);
+            double mag = 0;
+            for (int i = 0; i < n; i++) mag += fabs(a[i]);
+            CHECK(fabs(s1 - s2) <= 1e-12 * (mag + 1), "%s sum n=%d: %.17g vs %.17g", K->name, n, s2, s1);
+            G->center(y1, a, 0.3125f, n);
+            K->center(y2, a, 0.3125f, n);
+            CHECK(!memcmp(y1, y2, (size_t)n * 4), "%s center n=%d differs", K->name, n);
+        }
         /* rope: cos/sin pairs of real angles, n/2 pairs (odd counts too) */
         {
             float *cs = malloc((size_t)n * sizeof *cs);

@@ -364,6 +364,16 @@ static double sum_sq(const float *x, int n) {
     return s;
 }
 
+static double sum(const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static void center(float *y, const float *x, float m, int n) {
+    for (int i = 0; i < n; i++) y[i] = x[i] - m;
+}
+
 static void scale_mul(float *y, const float *x, float s, const float *g, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), s), vld1q_f32(g + i)));
@@ -465,6 +475,8 @@ const cpu_kernels cpu_kernels_neon = {
         [CPU_ACT_Q8K] = cpu_quant_q8k_ref,
     },
     .sum_sq = sum_sq,
+    .sum = sum,
+    .center = center,
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,

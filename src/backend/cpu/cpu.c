@@ -155,31 +155,20 @@ static void cpu_rms_norm(ig_backend *be, float *out, const float *x, const ig_we
     else rms_worker(&j, 0, 1);
 }
 
-/* GPT-2's LayerNorm stays scalar on purpose: ggml sums the mean and the
- * variance sequentially in double, and a SIMD order moves the mean's last
- * bit, which flips 8-bit activation roundings downstream (tried: gpt2-tiny
- * perplexity went from 49565.6166, llama.cpp's value to the last digit, to
- * 49563.2). It is a few hundred values per token. */
 static void cpu_layer_norm(ig_backend *be, float *out, const float *x, const ig_weight *w,
                            const ig_weight *b, int n, int d, float eps) {
-    cpu_invalidate(CTX(be));
+    cpu_ctx *c = CTX(be);
+    cpu_invalidate(c);
+    const cpu_kernels *k = c->k;
     const float *g = w->data, *bb = b ? b->data : NULL;
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
         float *oi = out + (size_t)i * d;
-        double sum = 0;
-        for (int k = 0; k < d; k++) sum += xi[k];
-        float mean = (float)(sum / d);
-        double var = 0;
-        for (int k = 0; k < d; k++) {
-            float v = xi[k] - mean;
-            var += (double)(v * v);
-        }
-        float scale = 1.0f / sqrtf((float)(var / d) + eps);
-        for (int k = 0; k < d; k++) {
-            float v = (xi[k] - mean) * scale * g[k];
-            oi[k] = bb ? v + bb[k] : v;
-        }
+        const float mean = (float)(k->sum(xi, d) / d);
+        k->center(oi, xi, mean, d); /* out may equal x: x is not read again */
+        const float scale = 1.0f / sqrtf((float)(k->sum_sq(oi, d) / d) + eps);
+        k->scale_mul(oi, oi, scale, g, d);
+        if (bb) k->add(oi, oi, bb, (size_t)d);
     }
 }
 

@@ -348,6 +348,16 @@ static double sum_sq(const float *x, int n) {
     return s;
 }
 
+static double sum(const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static void center(float *y, const float *x, float m, int n) {
+    for (int i = 0; i < n; i++) y[i] = x[i] - m;
+}
+
 static void scale_mul(float *y, const float *x, float s, const float *g, int n) {
     for (int i = 0; i < n; i++) y[i] = (x[i] * s) * g[i];
 }
@@ -434,6 +444,8 @@ const cpu_kernels cpu_kernels_generic = {
         [CPU_ACT_Q8K] = cpu_quant_q8k_ref,
     },
     .sum_sq = sum_sq,
+    .sum = sum,
+    .center = center,
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,

@@ -86,6 +86,10 @@ typedef struct cpu_kernels {
     /* ---- element-wise ops (numerics as described in cpu.c) ---- */
     /* sum of x[i]^2, the products rounded to float, summed in double */
     double (*sum_sq)(const float *x, int n);
+    /* sum of x[i], summed in double */
+    double (*sum)(const float *x, int n);
+    /* y[i] = x[i] - m */
+    void (*center)(float *y, const float *x, float m, int n);
     /* y[i] = (x[i] * s) * g[i] */
     void (*scale_mul)(float *y, const float *x, float s, const float *g, int n);
     /* y[i] = a[i] + b[i] */

@@ -974,6 +974,28 @@ TARGET static double sum_sq(const float *x, int n) {
     return s;
 }
 
+TARGET static double sum(const float *x, int n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
+    double s = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+TARGET static void center(float *y, const float *x, float m, int n) {
+    const __m256 vm = _mm256_set1_ps(m);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    for (; i < n; i++) y[i] = x[i] - m;
+}
+
 TARGET static void scale_mul(float *y, const float *x, float s, const float *g, int n) {
     const __m256 vs = _mm256_set1_ps(s);
     int i = 0;
@@ -1135,6 +1157,8 @@ const cpu_kernels cpu_kernels_avx2 = {
         [CPU_ACT_Q8K] = quant_q8k,
     },
     .sum_sq = sum_sq,
+    .sum = sum,
+    .center = center,
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,
