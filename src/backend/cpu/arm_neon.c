@@ -364,16 +364,6 @@ static double sum_sq(const float *x, int n) {
     return s;
 }
 
-static double sum(const float *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += x[i];
-    return s;
-}
-
-static void center(float *y, const float *x, float m, int n) {
-    for (int i = 0; i < n; i++) y[i] = x[i] - m;
-}
-
 static void scale_mul(float *y, const float *x, float s, const float *g, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), s), vld1q_f32(g + i)));
@@ -432,14 +422,6 @@ static void axpy_kv(float *acc, float p, const void *v, bool f16, int n) {
     }
 }
 
-static void rope_pairs(float *v, const float *cs, int half) {
-    for (int p = 0; p < half; p++) {
-        const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
-        v[2 * p] = fmaf(x0, c, -(x1 * s));
-        v[2 * p + 1] = fmaf(x1, c, x0 * s);
-    }
-}
-
 static void round_f16(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(x + i))));
@@ -475,8 +457,8 @@ const cpu_kernels cpu_kernels_neon = {
         [CPU_ACT_Q8K] = cpu_quant_q8k_ref,
     },
     .sum_sq = sum_sq,
-    .sum = sum,
-    .center = center,
+    .sum = cpu_ref_sum,
+    .center = cpu_ref_center,
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,
@@ -485,7 +467,7 @@ const cpu_kernels cpu_kernels_neon = {
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,
     .to_f16 = to_f16,
-    .rope_pairs = rope_pairs,
+    .rope_pairs = cpu_ref_rope_pairs,
 };
 #undef MM
 

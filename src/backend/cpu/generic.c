@@ -348,13 +348,13 @@ static double sum_sq(const float *x, int n) {
     return s;
 }
 
-static double sum(const float *x, int n) {
+double cpu_ref_sum(const float *x, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += x[i];
     return s;
 }
 
-static void center(float *y, const float *x, float m, int n) {
+void cpu_ref_center(float *y, const float *x, float m, int n) {
     for (int i = 0; i < n; i++) y[i] = x[i] - m;
 }
 
@@ -402,7 +402,7 @@ static void axpy_kv(float *acc, float p, const void *v, bool f16, int n) {
     }
 }
 
-static void rope_pairs(float *v, const float *cs, int half) {
+void cpu_ref_rope_pairs(float *v, const float *cs, int half) {
     for (int p = 0; p < half; p++) {
         const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
         v[2 * p] = fmaf(x0, c, -(x1 * s));
@@ -444,8 +444,8 @@ const cpu_kernels cpu_kernels_generic = {
         [CPU_ACT_Q8K] = cpu_quant_q8k_ref,
     },
     .sum_sq = sum_sq,
-    .sum = sum,
-    .center = center,
+    .sum = cpu_ref_sum,
+    .center = cpu_ref_center,
     .scale_mul = scale_mul,
     .add = add,
     .swiglu = swiglu,
@@ -454,7 +454,7 @@ const cpu_kernels cpu_kernels_generic = {
     .axpy_kv = axpy_kv,
     .round_f16 = round_f16,
     .to_f16 = to_f16,
-    .rope_pairs = rope_pairs,
+    .rope_pairs = cpu_ref_rope_pairs,
 };
 #undef MM
 

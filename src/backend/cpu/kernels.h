@@ -114,6 +114,10 @@ typedef struct cpu_kernels {
 } cpu_kernels;
 
 extern const cpu_kernels cpu_kernels_generic;
+/* Plain C kernels that other sets use as they are (generic.c). */
+double cpu_ref_sum(const float *x, int n);
+void cpu_ref_center(float *y, const float *x, float m, int n);
+void cpu_ref_rope_pairs(float *v, const float *cs, int half);
 #if defined(__x86_64__)
 extern const cpu_kernels cpu_kernels_avx2;
 #endif

@@ -1113,11 +1113,7 @@ TARGET static void rope_pairs(float *v, const float *cs, int half) {
         __m256 sw = _mm256_permute_ps(x, 0xB1); /* x1 x0 x3 x2 ... */
         _mm256_storeu_ps(v + 2 * p, _mm256_fmaddsub_ps(x, c, _mm256_mul_ps(sw, s)));
     }
-    for (; p < half; p++) {
-        const float c = cs[2 * p], s = cs[2 * p + 1], x0 = v[2 * p], x1 = v[2 * p + 1];
-        v[2 * p] = fmaf(x0, c, -(x1 * s));
-        v[2 * p + 1] = fmaf(x1, c, x0 * s);
-    }
+    cpu_ref_rope_pairs(v + 2 * p, cs + 2 * p, half - p);
 }
 
 TARGET static void round_f16(float *y, const float *x, int n) {
