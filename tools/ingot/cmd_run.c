@@ -121,8 +121,7 @@ int cmd_run(int argc, char **argv) {
         goto out;
     }
     long budget = (long)nctx - (long)nt;
-    if (n_predict < 0 || n_predict > budget) n_predict = n_predict < 0 ? budget : n_predict;
-    if (n_predict > budget) n_predict = budget;
+    if (n_predict < 0 || n_predict > budget) n_predict = budget; /* -1: until the context is full */
     gen = malloc(((size_t)n_predict + 1) * sizeof *gen);
     smp = ingot_sampler_new(&sp);
     dt = ingot_detok_new(m, false);
