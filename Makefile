@@ -3,6 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
+FUZZ_VOCAB_SECONDS ?= 30
 
 .PHONY: all run test deps asan fuzz clean bench gpu-check
 
@@ -27,17 +28,20 @@ asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan \
 	  CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DINGOT_SANITIZE=ON -DINGOT_CUDA=OFF -DCMAKE_C_FLAGS=-O1"
 
-# libFuzzer on the GGUF parser, seeded with the test models and the corrupt corpus.
+# libFuzzer on the GGUF parser (seeded with small valid files), then on
+# vocabularies built from hostile metadata (seeded with two small vocabs).
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	  -DINGOT_SANITIZE=ON -DINGOT_FUZZ=ON -DINGOT_CUDA=OFF -DCMAKE_C_FLAGS=-O1 >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_gguf
-	@rm -rf fuzz/corpus-run && mkdir -p fuzz/corpus-run
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_gguf fuzz_vocab
+	@rm -rf fuzz/corpus-run fuzz/corpus-vocab && mkdir -p fuzz/corpus-run fuzz/corpus-vocab
 	@./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -print_final_stats=1 fuzz/corpus-run fuzz/seeds
+	@./build-fuzz/fuzz_vocab -max_total_time=$(FUZZ_VOCAB_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  -print_final_stats=1 fuzz/corpus-vocab fuzz/seeds-vocab
 
 gpu-check:
 	@bash scripts/gpu-check.sh
 
 clean:
-	rm -rf build build-asan build-fuzz fuzz/corpus-run
+	rm -rf build build-asan build-fuzz fuzz/corpus-run fuzz/corpus-vocab
