@@ -116,8 +116,8 @@ int cmd_run(int argc, char **argv) {
     nt = ingot_tokenize(m, text, plen, add_special, special, toks, nt);
     if (nt == 0) { rc = cli_usage_error("run", "the prompt has no tokens"); goto out; }
     if ((uint64_t)nt >= nctx) {
-        cli_fail("%s: the prompt has %lld tokens but the context holds %u (use -c to enlarge it)", model,
-                 (long long)nt, nctx);
+        cli_fail("%s: the prompt has %lld tokens and the context holds %u, which leaves no room to generate "
+                 "(use -c to enlarge it)", model, (long long)nt, nctx);
         goto out;
     }
     long budget = (long)nctx - (long)nt;
