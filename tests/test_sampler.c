@@ -122,6 +122,18 @@ int main(void) {
     float pos[NV] = {2.0f, 1.5f, 0, 0, 0, 0, 0, -1.0f};
     ingot_sampler_accept(s, 0);
     CHECK(ingot_sampler_sample(s, pos, NV) == 1, "penalised 0 -> 1");
+    /* a token seen several times is penalised once (2.0 / 1.2 = 1.67 still
+     * beats 1.5; three times over, 2.0 / 1.2^3 = 1.16, would not) */
+    {
+        ingot_sampler_params pp = plain();
+        pp.temp = 0;
+        pp.repeat_penalty = 1.2f;
+        pp.repeat_last_n = 8;
+        ingot_sampler *s2 = ingot_sampler_new(&pp);
+        for (int i = 0; i < 3; i++) ingot_sampler_accept(s2, 0);
+        CHECK(ingot_sampler_sample(s2, pos, NV) == 0, "repeated token penalised more than once");
+        ingot_sampler_free(s2);
+    }
     /* history window: after 4 other tokens, 0 is forgotten */
     for (int i = 0; i < 4; i++) ingot_sampler_accept(s, 5);
     CHECK(ingot_sampler_sample(s, pos, NV) == 0, "window forgets");

@@ -139,13 +139,12 @@ int32_t ingot_sampler_sample(ingot_sampler *s, const float *logits, int32_t n_vo
     /* Repetition penalty (CTRL-style, as llama.cpp): shrink the logit of
      * every token seen in the last repeat_last_n, once per distinct token. */
     if (s->p.repeat_penalty != 1.0f && s->hist_n) {
+        /* .p is still 0 everywhere: it marks the ids already penalised, so
+         * the pass stays linear however long the window is */
         for (int32_t h = 0; h < s->hist_n; h++) {
             int32_t id = s->hist[h];
-            if (id < 0 || id >= n_vocab) continue;
-            bool dup = false;
-            for (int32_t g = 0; g < h; g++)
-                if (s->hist[g] == id) { dup = true; break; }
-            if (dup) continue;
+            if (id < 0 || id >= n_vocab || c[id].p != 0) continue;
+            c[id].p = 1;
             float *l = &c[id].logit;
             *l = *l <= 0 ? *l * s->p.repeat_penalty : *l / s->p.repeat_penalty;
         }
