@@ -86,7 +86,7 @@ static inline uint32_t ld32(const uint8_t *p) {
 }
 static inline uint64_t ld64(const uint8_t *p) { return ld32(p) | ((uint64_t)ld32(p + 4) << 32); }
 
-static size_t scalar_size(uint32_t t) {
+size_t gguf_scalar_size(uint32_t t) {
     switch (t) {
     case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
     case GGUF_U16: case GGUF_I16: return 2;
@@ -298,7 +298,7 @@ static ingot_status rd_array(parser *p, gguf_value *v, int depth, int64_t elem) 
     v->arr.raw = NULL;
     v->arr.strs = NULL;
     v->arr.vals = NULL;
-    size_t es = scalar_size(et);
+    size_t es = gguf_scalar_size(et);
     uint64_t min = es ? es : et == GGUF_STRING ? MIN_STR_BYTES : et == GGUF_ARRAY ? MIN_ARR_BYTES : 0;
     if (!min) return elem_err(p, elem, at, "unknown array element type %u", et);
     if (n > left(p) / min)
@@ -331,7 +331,7 @@ static ingot_status rd_array(parser *p, gguf_value *v, int depth, int64_t elem) 
 }
 
 static ingot_status rd_value(parser *p, gguf_value *v, uint32_t type) {
-    size_t es = scalar_size(type);
+    size_t es = gguf_scalar_size(type);
     if (es) {
         if (left(p) < es) return past_end(p, -1, p->pos, "%s value", gguf_vtype_name(type));
         load_scalar(v, type, p->b + p->pos);
@@ -722,8 +722,8 @@ bool gguf_get_arr(const gguf *g, const char *key, uint32_t *elem_type, uint64_t 
 }
 
 static bool arr_elem(const gguf_value *v, uint64_t i, gguf_value *e) {
-    if (!v || v->type != GGUF_ARRAY || i >= v->arr.n || !scalar_size(v->arr.type)) return false;
-    load_scalar(e, v->arr.type, (const uint8_t *)v->arr.raw + i * scalar_size(v->arr.type));
+    if (!v || v->type != GGUF_ARRAY || i >= v->arr.n || !gguf_scalar_size(v->arr.type)) return false;
+    load_scalar(e, v->arr.type, (const uint8_t *)v->arr.raw + i * gguf_scalar_size(v->arr.type));
     return true;
 }
 

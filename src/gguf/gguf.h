@@ -94,6 +94,8 @@ ingot_status gguf_open(const char *path, gguf **out);
 void gguf_close(gguf *g);
 
 int64_t gguf_find(const gguf *g, const char *key); /* -1 if missing */
+/* Bytes of one scalar of a metadata value type (0 for string/array/unknown). */
+size_t gguf_scalar_size(uint32_t vtype);
 const gguf_tensor *gguf_find_tensor(const gguf *g, const char *name);
 
 /* Typed getters: false if the key is missing or has an incompatible type

@@ -156,16 +156,6 @@ void gguf_writer_set_alignment(gguf_writer *w, uint32_t align) {
     check_oom(w, b, "general.alignment");
 }
 
-static size_t vsize(uint32_t t) {
-    switch (t) {
-    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
-    case GGUF_U16: case GGUF_I16: return 2;
-    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
-    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 /* Serialize the payload of `v` (no type tag) as GGUF encodes it. Elements of
  * an array carry no tag of their own, hence the split. */
 static bool put_payload(wbuf *b, const gguf_value *v, int depth) {
@@ -199,7 +189,7 @@ static bool put_payload(wbuf *b, const gguf_value *v, int depth) {
         uint32_t et = v->arr.type;
         wb_u32(b, et);
         wb_u64(b, v->arr.n);
-        size_t es = vsize(et);
+        size_t es = gguf_scalar_size(et);
         if (es) {
             if (v->arr.n && !v->arr.raw) return false;
             /* Parsed arrays point at packed little-endian file bytes: copy as is. */
