@@ -233,38 +233,29 @@ static void dec_q3_K(const block_q3_K *x, kdec *o) {
     }
 }
 
-static void dec_q4_K(const block_q4_K *x, kdec *o) {
-    o->d = ig_f16_to_f32(x->d);
-    o->dmin = ig_f16_to_f32(x->dmin);
+/* Q4_K and Q5_K share the scale packing and the low nibbles; Q5_K adds a
+ * fifth bit from qh. */
+static void dec_k4(uint16_t d, uint16_t dmin, const uint8_t *scales, const uint8_t *qs, kdec *o) {
+    o->d = ig_f16_to_f32(d);
+    o->dmin = ig_f16_to_f32(dmin);
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
-        ig_k4_scale_min(j, x->scales, &sc, &m);
+        ig_k4_scale_min(j, scales, &sc, &m);
         o->sc[2 * j] = o->sc[2 * j + 1] = sc;
         o->mn[2 * j] = o->mn[2 * j + 1] = m;
     }
     for (int e = 0; e < QK_K; e++) {
         const int j = e / 32, l = e % 32;
-        const uint8_t b = x->qs[32 * (j / 2) + l];
+        const uint8_t b = qs[32 * (j / 2) + l];
         o->q[e] = (int8_t)(j & 1 ? b >> 4 : b & 0xF);
     }
 }
 
+static void dec_q4_K(const block_q4_K *x, kdec *o) { dec_k4(x->d, x->dmin, x->scales, x->qs, o); }
+
 static void dec_q5_K(const block_q5_K *x, kdec *o) {
-    o->d = ig_f16_to_f32(x->d);
-    o->dmin = ig_f16_to_f32(x->dmin);
-    for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        ig_k4_scale_min(j, x->scales, &sc, &m);
-        o->sc[2 * j] = o->sc[2 * j + 1] = sc;
-        o->mn[2 * j] = o->mn[2 * j + 1] = m;
-    }
-    for (int e = 0; e < QK_K; e++) {
-        const int j = e / 32, l = e % 32;
-        const uint8_t b = x->qs[32 * (j / 2) + l];
-        const int lo = j & 1 ? b >> 4 : b & 0xF;
-        const int hi = (x->qh[l] >> j) & 1;
-        o->q[e] = (int8_t)(lo | hi << 4);
-    }
+    dec_k4(x->d, x->dmin, x->scales, x->qs, o);
+    for (int e = 0; e < QK_K; e++) o->q[e] |= (int8_t)(((x->qh[e % 32] >> (e / 32)) & 1) << 4);
 }
 
 static void dec_q6_K(const block_q6_K *x, kdec *o) {

@@ -640,18 +640,23 @@ INLINE void q4_0x8_tile(const int T, int64_t nb, const uint8_t *wg, const char *
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-TARGET static void gemm_q4_0x8(int64_t k, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
-                               float *out, size_t ldo) {
-    const int64_t nb = k / 32;
-    for (int g = 0; g < nr / 8; g++) {
-        const uint8_t *wg = (const uint8_t *)w + (size_t)g * ws;
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            q4_0x8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-        for (; c < nc; c++)
-            q4_0x8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
+/* Every packed type shares this driver: groups of 8 rows, tokens 4 at a
+ * time then one by one. A macro rather than a function pointer so each
+ * tile stays inlined with its token count T a compile-time constant. */
+#define PACKED_GEMM(type, qk)                                                                          \
+    TARGET static void gemm_##type##x8(int64_t k, const void *w, size_t ws, int nr, const void *a,    \
+                                       size_t as, int nc, float *out, size_t ldo) {                   \
+        const int64_t nb = k / (qk);                                                                  \
+        for (int g = 0; g < nr / 8; g++) {                                                            \
+            const uint8_t *wg = (const uint8_t *)w + (size_t)g * ws;                                  \
+            int c = 0;                                                                                \
+            for (; c + 4 <= nc; c += 4)                                                               \
+                type##x8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo); \
+            for (; c < nc; c++)                                                                       \
+                type##x8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo); \
+        }                                                                                             \
     }
-}
+PACKED_GEMM(q4_0, 32)
 
 
 /* ---- Q8_0: per 32-column block, 8 f16 scales then 8 x 32 bytes ----
@@ -709,18 +714,7 @@ INLINE void q8_0x8_tile(const int T, int64_t nb, const uint8_t *wg, const char *
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-TARGET static void gemm_q8_0x8(int64_t k, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
-                               float *out, size_t ldo) {
-    const int64_t nb = k / 32;
-    for (int g = 0; g < nr / 8; g++) {
-        const uint8_t *wg = (const uint8_t *)w + (size_t)g * ws;
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            q8_0x8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-        for (; c < nc; c++)
-            q8_0x8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-    }
-}
+PACKED_GEMM(q8_0, 32)
 
 
 /* ---- Q4_K: per 256-column super-block (1152 bytes per group) ----
@@ -834,18 +828,7 @@ INLINE void q4_Kx8_tile(const int T, int64_t nb, const uint8_t *wg, const char *
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-TARGET static void gemm_q4_Kx8(int64_t k, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
-                               float *out, size_t ldo) {
-    const int64_t nb = k / QK_K;
-    for (int g = 0; g < nr / 8; g++) {
-        const uint8_t *wg = (const uint8_t *)w + (size_t)g * ws;
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            q4_Kx8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-        for (; c < nc; c++)
-            q4_Kx8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-    }
-}
+PACKED_GEMM(q4_K, QK_K)
 
 
 /* ---- Q6_K: per 256-column super-block (1680 bytes per group) ----
@@ -941,18 +924,7 @@ INLINE void q6_Kx8_tile(const int T, int64_t nb, const uint8_t *wg, const char *
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-TARGET static void gemm_q6_Kx8(int64_t k, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
-                               float *out, size_t ldo) {
-    const int64_t nb = k / QK_K;
-    for (int g = 0; g < nr / 8; g++) {
-        const uint8_t *wg = (const uint8_t *)w + (size_t)g * ws;
-        int c = 0;
-        for (; c + 4 <= nc; c += 4)
-            q6_Kx8_tile(4, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-        for (; c < nc; c++)
-            q6_Kx8_tile(1, nb, wg, (const char *)a + (size_t)c * as, as, out + (size_t)c * ldo + 8 * g, ldo);
-    }
-}
+PACKED_GEMM(q6_K, QK_K)
 
 /* ------------------------------------------------------------------------ */
 /* Element-wise                                                             */
