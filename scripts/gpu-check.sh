@@ -82,6 +82,16 @@ if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_MODELS:-}" ]; then
   timeout 400 "$B/ingot" bench --backend cuda -p 512 -n 128 -r 3 \
     -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" > "$OUT/ingot-bench.md" 2>"$OUT/ingot-bench.err"
   echo "ingot bench rc=$? ($(( $(date +%s) - t0 ))s)"
+  # GPU_CHECK_BENCH_AB: ';'-separated env settings, each one more `ingot
+  # bench -v` of the Q4_0 model (its scratch allocations in the log)
+  IFS=';' read -ra BAB <<< "${GPU_CHECK_BENCH_AB:-}"
+  i=0
+  for v in "${BAB[@]}"; do
+    i=$((i + 1))
+    { echo "== $v"; env $v timeout 200 "$B/ingot" bench -v --backend cuda -p 512 -n 128 -r 3 \
+        -m "$M/llama2-7b-Q4_0.gguf" 2>&1; } > "$OUT/ingot-bench-ab$i.log"
+    echo "ingot bench ($v) rc=$? ($(( $(date +%s) - t0 ))s)"
+  done
   for be in cpu cuda; do
     "$B/ingot" run --backend $be -p "Once upon a time" -n 48 --temp 0 > "$OUT/story-$be.txt" 2>/dev/null
   done
@@ -97,6 +107,9 @@ echo "build rc=$build_rc  tests rc=$test_rc"
 grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
 [ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
+for f in "$OUT"/ingot-bench-ab*.log; do
+  [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "^\| |GPU memory" "$f"; }
+done
 for f in "$OUT"/bench_ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
 done

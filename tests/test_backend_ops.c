@@ -663,6 +663,28 @@ static void test_graph(void) {
     pair_free(&x), pair_free(&h);
 }
 
+/* Run `fn` on a second CUDA backend created with env `name`=`value`. */
+static void with_env(const char *name, const char *value, void (*fn)(void)) {
+    ig_backend *G0 = G, *G1 = NULL;
+    const char *old = getenv(name);
+    char keep[64] = "";
+    if (old) snprintf(keep, sizeof keep, "%s", old);
+    setenv(name, value, 1);
+    if (ig_backend_cuda_new(0, &G1) == INGOT_OK) {
+        G = G1;
+        if (verbose) printf("  (%s=%s)\n", name, value);
+        fn();
+        ingot_status s = G->iface->sync(G);
+        CHECK(s == INGOT_OK, "sync (%s=%s): %s", name, value, ingot_last_error());
+        G1->iface->destroy(G1);
+        G = G0;
+    } else {
+        CHECK(0, "backend with %s=%s: %s", name, value, ingot_last_error());
+    }
+    if (old) setenv(name, keep, 1);
+    else unsetenv(name);
+}
+
 int main(void) {
     ingot_status s = ig_backend_cuda_new(0, &G);
     if (s != INGOT_OK) {
@@ -686,26 +708,15 @@ int main(void) {
     test_matmul();
     test_fused();
     test_fused_layer();
-    {
-        /* again with every cross-op fusion of the CUDA backend switched on
-         * (off by default: slower on H100, kept for other cards) */
-        ig_backend *G0 = G, *G1 = NULL;
-        const char *old = getenv("INGOT_CUDA_FUSE");
-        char keep[32] = "";
-        if (old) snprintf(keep, sizeof keep, "%s", old);
-        setenv("INGOT_CUDA_FUSE", "15", 1);
-        if (ig_backend_cuda_new(0, &G1) == INGOT_OK) {
-            G = G1;
-            if (verbose) printf("  (INGOT_CUDA_FUSE=15)\n");
-            test_fused_layer();
-            s = G->iface->sync(G);
-            CHECK(s == INGOT_OK, "sync (all fusions): %s", ingot_last_error());
-            G1->iface->destroy(G1);
-            G = G0;
-        }
-        if (old) setenv("INGOT_CUDA_FUSE", keep, 1);
-        else unsetenv("INGOT_CUDA_FUSE");
-    }
+    /* again with every cross-op fusion of the CUDA backend switched on
+     * (off by default: slower on H100, kept for other cards) */
+    with_env("INGOT_CUDA_FUSE", "15", test_fused_layer);
+    /* the register double-buffered decode kernels (the default stages
+     * weights through shared memory) */
+    with_env("INGOT_CUDA_MV_SMEM", "0", test_matmul);
+    /* prefill with a 20 KiB f16 tile: products cut into many column chunks
+     * (accumulated in f32) and, for the k-quants, row chunks too */
+    with_env("INGOT_CUDA_MM_CHUNK_MB", "0.02", test_matmul);
     test_embed();
     test_norms();
     test_elementwise();

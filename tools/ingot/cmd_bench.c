@@ -18,7 +18,8 @@ static void usage(FILE *f) {
             "  -r, --repetitions N  runs per test after one warm-up (default 5)\n"
             "  -t, --threads N    CPU threads (default: physical cores)\n"
             "      --backend B    auto | cpu | cuda (default auto)\n"
-            "      --json         one JSON object per test instead of the table\n");
+            "      --json         one JSON object per test instead of the table\n"
+            "  -v, --verbose      the library's messages on stderr (device memory taken, ...)\n");
 }
 
 typedef struct {
@@ -88,7 +89,7 @@ int cmd_bench(int argc, char **argv) {
     const char *models[32];
     int n_models = 0;
     long n_prompt = 512, n_gen = 128, reps = 5, threads = 0;
-    bool json = false;
+    bool json = false, verbose = false;
     ingot_backend_kind backend = INGOT_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -97,6 +98,9 @@ int cmd_bench(int argc, char **argv) {
             return CLI_OK;
         } else if (!strcmp(a, "--json")) {
             json = true;
+            continue;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = true;
             continue;
         }
         if (!v) return cli_usage_error("bench", "%s needs a value (or is unknown)", a);
@@ -124,7 +128,7 @@ int cmd_bench(int argc, char **argv) {
         models[n_models++] = d;
     }
     if (!n_prompt && !n_gen) return cli_usage_error("bench", "nothing to do (-p 0 and -n 0)");
-    cli_setup_log(false);
+    cli_setup_log(verbose);
     if (!json) print_header();
     fflush(stdout);
 

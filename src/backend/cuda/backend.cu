@@ -58,23 +58,51 @@ static ingot_status take_err(cuda_ctx *c) {
 
 /* ---- scratch ------------------------------------------------------------ */
 
-void *cu_scratch(cuda_ctx *c, int slot, size_t bytes) {
+static void drop_graphs(cuda_ctx *c);
+
+/* exact: no growth headroom (slots sized once from the model) */
+void *cu_scratch_ex(cuda_ctx *c, int slot, size_t bytes, bool exact) {
     if (c->scr[slot].cap >= bytes && c->scr[slot].p) return c->scr[slot].p;
-    size_t cap = bytes + bytes / 4;
+    size_t cap = exact ? bytes : bytes + bytes / 4;
     cap = (cap + 255) & ~(size_t)255;
+    void *old = c->scr[slot].p;
+    if (old && !c->capturing) {
+        /* Recorded graphs may point at the old buffer: forget them (they are
+         * recorded again on the next step) and free it before growing, so
+         * the peak is the new size alone. */
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        drop_graphs(c);
+        cudaFree(old);
+        old = NULL;
+        c->scr[slot].p = NULL;
+        c->scr[slot].cap = 0;
+    }
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, cap);
     if (e != cudaSuccess) {
+        cudaGetLastError();
         cu_fail(c, INGOT_ERR_NOMEM, __FILE__, __LINE__, cudaGetErrorString(e));
         return NULL;
     }
-    if (c->scr[slot].p) {
-        /* Recorded graphs may point at the old buffer: keep it until destroy. */
-        if (c->n_retired < MAX_RETIRED) c->retired[c->n_retired++] = c->scr[slot].p;
+    if (old) {
+        /* Growing inside a capture: the graphs recorded before may still use
+         * the old buffer; keep it until destroy. */
+        if (c->n_retired < MAX_RETIRED) c->retired[c->n_retired++] = old;
     }
     c->scr[slot].p = p;
     c->scr[slot].cap = cap;
+    c->scr_bytes += cap;
+    ig_log(INGOT_LOG_DEBUG, "cuda: scratch slot %d: %.1f MiB (device memory taken so far %.1f MiB)", slot,
+           cap / 1048576.0, cu_taken(c) / 1048576.0);
     return p;
+}
+
+void *cu_scratch(cuda_ctx *c, int slot, size_t bytes) { return cu_scratch_ex(c, slot, bytes, false); }
+
+size_t cu_taken(cuda_ctx *c) {
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) != cudaSuccess || f > c->free_at_start) return 0;
+    return c->free_at_start - f;
 }
 
 /* ---- caches of converted activations -------------------------------------- */
@@ -122,7 +150,7 @@ static bool succ_put(cuda_ctx *c, const void *key, const ig_weight *w) {
         e->key = key;
         cu_weight_parts(w, &e->q, &e->s);
         e->qn = nblk * L.qn;
-        e->sn = nblk * (L.bs - L.qn);
+        e->sn = (size_t)w->rows * ql_srow(L, w->cols);
         return fresh;
     }
     return false;
@@ -185,12 +213,7 @@ static cuda_ctx *op_begin(ig_backend *be) {
 
 static const char *cuda_device_name(ig_backend *be) { return CTX(be)->name; }
 
-static size_t cuda_allocated(ig_backend *be) {
-    cuda_ctx *c = (cuda_ctx *)be->ctx;
-    size_t f = 0, t = 0;
-    if (cudaMemGetInfo(&f, &t) != cudaSuccess || f > c->free_at_start) return 0;
-    return c->free_at_start - f;
-}
+static size_t cuda_allocated(ig_backend *be) { return cu_taken((cuda_ctx *)be->ctx); }
 
 static void cuda_memory(ig_backend *be, size_t *free_b, size_t *total_b) {
     size_t f = 0, t = 0;
@@ -244,7 +267,7 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
     size_t nblk = (size_t)w->rows * (size_t)(w->cols / L.qk), bytes = nblk * L.bs;
     if (w->nbytes && w->nbytes != bytes)
         return ig_err(INGOT_ERR_INVALID_ARG, "cuda: weight of %zu bytes, expected %zu", w->nbytes, bytes);
-    uint8_t *d = (uint8_t *)cuda_alloc(be, bytes);
+    uint8_t *d = (uint8_t *)cuda_alloc(be, ql_bytes(L, w->rows, w->cols));
     if (!d) return INGOT_ERR_NOMEM;
     if (L.qn == L.bs) {
         CU_CHECK(c, cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, c->stream));
@@ -257,11 +280,12 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
             cudaFree(d);
             return INGOT_ERR_NOMEM;
         }
+        CU_CHECK(c, cudaMemsetAsync(d + nblk * L.qn, 0, (size_t)w->rows * ql_srow(L, w->cols), c->stream));
         for (size_t b0 = 0; b0 < nblk && c->err == INGOT_OK; b0 += sblk) {
             size_t nb = nblk - b0 < sblk ? nblk - b0 : sblk;
             CU_CHECK(c, cudaMemcpyAsync(st, (const uint8_t *)host + b0 * L.bs, nb * L.bs, cudaMemcpyHostToDevice,
                                         c->stream));
-            cu_repack(c, d, d + nblk * L.qn, st, b0, nb, L);
+            cu_repack(c, d, d + nblk * L.qn, st, b0, nb, L, (int)(w->cols / L.qk));
             CU_CHECK(c, cudaStreamSynchronize(c->stream));
         }
         cudaFree(st);
@@ -653,6 +677,7 @@ static void cuda_capture_end(ig_backend *be, int key) {
         cudaGraphExecDestroy(c->graphs[i].exec);
     }
     c->graphs[i].exec = ex;
+    ig_log(INGOT_LOG_DEBUG, "cuda: graph %d recorded, device memory taken %.1f MiB", key, cu_taken(c) / 1048576.0);
     /* capture only recorded the step: run it now */
     CU_CHECK(c, cudaGraphLaunch(ex, c->stream));
 }
@@ -803,6 +828,10 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     c->n_sm = prop.multiProcessorCount;
     /* INGOT_CUDA_NO_PDL: A/B switch for measurements */
     c->pdl = prop.major >= 9 && !getenv("INGOT_CUDA_NO_PDL");
+    {
+        const char *e2 = getenv("INGOT_CUDA_MV_SMEM");
+        c->mv_smem = prop.major >= 8 && !(e2 && atoi(e2) == 0);
+    }
     snprintf(c->name, sizeof c->name, "%s", prop.name);
     /* The driver's context exists from here on (cudaFree(0) forces it):
      * what is free now is the baseline for `allocated`. */
@@ -810,6 +839,14 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     size_t fr0 = 0, tot0 = 0;
     cudaMemGetInfo(&fr0, &tot0);
     c->free_at_start = fr0;
+    {
+        /* INGOT_CUDA_MM_CHUNK_MB: the f16 dequantization tile for prefill
+         * (default 64 MiB; see matmul.cu) */
+        const char *e2 = getenv("INGOT_CUDA_MM_CHUNK_MB");
+        double mb = e2 ? atof(e2) : 64.0;
+        if (!(mb >= 0.001)) mb = 0.001; /* tiny tiles: tests of the chunking */
+        c->mm_chunk = (size_t)(mb * 1048576.0) / sizeof(__half);
+    }
     if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         cuda_destroy(be);
         return ig_err(INGOT_ERR_BACKEND, "cuda: %s", cudaGetErrorString(e));

@@ -6,9 +6,13 @@
  * two parts stored in two arrays: the "Q" part (the packed quants, a
  * multiple of 16 bytes per block, so every block's quants start 16-byte
  * aligned) and the "S" part (scales, mins, and whatever else remains, in
- * their original order). For weight W with R rows of NB blocks:
+ * their original order). For weight W with R rows of NB blocks (sn =
+ * bs - qn):
  *     Q region: R*NB*qn bytes at W.data, block (r,b) at (r*NB+b)*qn
- *     S region: R*NB*sn bytes right after it
+ *     S region: R rows of SR = round16(NB*sn) bytes right after it,
+ *               block (r,b) at r*SR + b*sn (padding zeroed)
+ * Rows of both parts start 16-byte aligned, so the decode kernels copy a
+ * row's bytes into shared memory with 16-byte asynchronous copies.
  * The bits are the file's bits, only moved. Types whose blocks are already
  * multiples of 16 bytes (q4_K, q5_K, f32, f16, bf16) keep the file layout.
  * q6_K keeps ql, qh and the 16 scale bytes (208 bytes) as its Q part, so a
@@ -124,6 +128,8 @@ typedef struct cuda_ctx {
     struct { void *p; size_t cap; } scr[SCR_COUNT];
     void *retired[MAX_RETIRED];
     int n_retired;
+    size_t scr_bytes;     /* scratch allocated over the lifetime (debug log) */
+    size_t mm_chunk;      /* f16 dequantization chunk, elements */
 
     /* q8_1 copy of q8_count activations at q8_src, in buffer q8_buf (one
      * of SCR_Q8/SCR_Q8B), valid while nothing wrote them. Keyed by count,
@@ -152,6 +158,7 @@ typedef struct cuda_ctx {
     /* fusions across ops, a mask of FUSE_* (INGOT_CUDA_FUSE, default all;
      * INGOT_CUDA_NO_FUSE=1: none) */
     unsigned fuse;
+    bool mv_smem;           /* one-token matvec staged through shared memory */
     unsigned *cnt;          /* NCNT zeroed counters; each user re-zeroes its own */
     wsucc succ[SUCC_SLOTS];
     const void *last_w;     /* Q pointer of the last matmul's weight */
@@ -178,9 +185,14 @@ static inline void cu_launch(cuda_ctx *c, void (*k)(KArgs...), dim3 grid, dim3 b
     CU_CHECK(c, cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...));
 }
 
-/* Scratch buffer `slot` of at least `bytes` (grown, never shrunk; the old
- * buffer is kept alive because recorded graphs may still point at it). */
+/* Scratch buffer `slot` of at least `bytes`, grown with 25% headroom
+ * (exact: none), never shrunk. Growing outside a capture frees the old
+ * buffer and forgets the recorded graphs; inside one the old buffer stays
+ * alive until destroy. */
 void *cu_scratch(cuda_ctx *c, int slot, size_t bytes);
+void *cu_scratch_ex(cuda_ctx *c, int slot, size_t bytes, bool exact);
+/* Device memory taken since the backend started (cudaMemGetInfo). */
+size_t cu_taken(cuda_ctx *c);
 
 /* ---- type layout ---------------------------------------------------- */
 
@@ -211,6 +223,16 @@ static inline __host__ __device__ qlayout ql_get(uint32_t t) {
 }
 
 static inline bool cu_type_supported(uint32_t t) { return ql_get(t).qk != 0; }
+
+/* Bytes of one row's S part (padded to 16). */
+static inline __host__ __device__ size_t ql_srow(qlayout L, int64_t cols) {
+    if (!L.qk) return 0;
+    return ((size_t)(cols / L.qk) * (size_t)(L.bs - L.qn) + 15) & ~(size_t)15;
+}
+/* Device bytes of a resident rows x cols weight. */
+static inline size_t ql_bytes(qlayout L, int64_t rows, int64_t cols) {
+    return (size_t)rows * ((size_t)(cols / L.qk) * (size_t)L.qn + ql_srow(L, cols));
+}
 
 /* Q and S base pointers of a resident weight. */
 static inline void cu_weight_parts(const ig_weight *w, const uint8_t **q, const uint8_t **s) {
@@ -462,9 +484,8 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
         return;
     }
     qlayout L = ql_get(t);
-    int nb = cols / L.qk;
-    int64_t blk = r * nb + k0 / L.qk;
-    deq8(t, Q + blk * L.qn, S + blk * (L.bs - L.qn), k0 % L.qk, y);
+    int nb = cols / L.qk, b = k0 / L.qk;
+    deq8(t, Q + (r * nb + b) * L.qn, S + r * ql_srow(L, cols) + b * (L.bs - L.qn), k0 % L.qk, y);
 }
 
 /* ---- launchers (one per op family, each in its own .cu file) -------- */
@@ -473,7 +494,7 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
 void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols);
 void cu_mv_launch(cuda_ctx *c, const mv_batch *b);
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
-               qlayout L);
+               qlayout L, int nb_row);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
 bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
                   int n);

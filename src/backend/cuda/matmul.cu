@@ -1,13 +1,15 @@
 /* Matrix-matrix products for prefill (n > MV_MAXN tokens) on tensor cores.
  *
- * The weight is dequantized to an f16 scratch matrix (in row chunks so the
- * scratch stays bounded) and multiplied by the f16 activations with
+ * The weight is dequantized to an f16 scratch matrix (in column chunks so
+ * the scratch stays bounded) and multiplied by the f16 activations with
  * cuBLAS, accumulating in f32. Dequantization costs one read of the packed
  * weight and one write+read of the f16 copy, small next to the 2*rows*
  * cols*n flops once n is in the hundreds. Without cuBLAS (INGOT_HAVE_CUBLAS
  * unset) cu_mm_launch declines and the backend loops the matrix-vector
  * kernels instead.
  */
+#include <stdlib.h>
+
 #include "common.cuh"
 
 #ifdef INGOT_HAVE_CUBLAS
@@ -19,22 +21,23 @@
             cu_fail((c), INGOT_ERR_BACKEND, __FILE__, __LINE__, cublasGetStatusString(s_)); \
     } while (0)
 
-/* Thread per 8 values: one 16-byte store of halves. */
+/* Thread per 8 values of the [nrows][kc] tile at (r0, k0): one 16-byte
+ * store of halves. */
 static __global__ void k_deq_f16(__half *__restrict__ out, uint32_t type, const uint8_t *Q, const uint8_t *S,
-                                 int64_t r0, int64_t nrows, int cols) {
+                                 int64_t r0, int64_t nrows, int k0, int kc, int cols) {
     pdl_trigger();
     pdl_wait();
     int64_t id = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int per_row = cols / 8;
+    int per_row = kc / 8;
     if (id >= nrows * per_row) return;
     int64_t r = id / per_row;
-    int k0 = (int)(id % per_row) * 8;
+    int k = (int)(id % per_row) * 8;
     float y[8];
-    weight_deq8(type, Q, S, r0 + r, cols, k0, y);
+    weight_deq8(type, Q, S, r0 + r, cols, k0 + k, y);
     __half2 h[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) h[i] = __floats2half2_rn(y[2 * i], y[2 * i + 1]);
-    *(uint4 *)(out + r * cols + k0) = *(uint4 *)h;
+    *(uint4 *)(out + r * kc + k) = *(uint4 *)h;
 }
 
 static __global__ void k_f32_to_f16(__half *__restrict__ out, const float *__restrict__ x, size_t n) {
@@ -44,7 +47,35 @@ static __global__ void k_f32_to_f16(__half *__restrict__ out, const float *__res
         out[i] = __float2half_rn(x[i]);
 }
 
-#define MM_CHUNK_ELEMS ((size_t)64 << 20) /* f16 scratch: 128 MiB (32 MiB cost 15% of pp512 on H100) */
+/* How a rows x cols weight is cut into f16 tiles of at most `chunk`
+ * values: all rows and as many whole blocks of columns as fit, the column
+ * chunks balanced. Cutting along K (accumulating in f32 with beta = 1)
+ * keeps every GEMM as wide as the weight; cutting rows instead left the
+ * GEMMs too small to fill an H100 (ffn_down 144 -> 273 us at 32 MiB). */
+static void mm_plan(int64_t rows, int cols, int qk, size_t chunk, int64_t *rc, int *kc) {
+    const int al = qk > 8 ? qk : 8;
+    int64_t kmax = (int64_t)(chunk / (size_t)rows);
+    kmax -= kmax % al;
+    *rc = rows;
+    if (kmax >= cols) {
+        *kc = cols;
+        return;
+    }
+    if (kmax < al) { /* very tall: one block column, rows in chunks */
+        *kc = al;
+        *rc = (int64_t)(chunk / (size_t)al);
+        if (*rc < 1) *rc = 1;
+        return;
+    }
+    for (int nk = (int)((cols + kmax - 1) / kmax);; nk++) {
+        int k = (cols + nk - 1) / nk;
+        k = (k + al - 1) / al * al;
+        if (k <= kmax) {
+            *kc = k;
+            return;
+        }
+    }
+}
 
 bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x, int n) {
     cublasHandle_t h = (cublasHandle_t)c->cublas;
@@ -75,26 +106,29 @@ bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *
                                      xh, CUDA_R_16F, cols, &zero, out, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F,
                                      CUBLAS_GEMM_DEFAULT));
         } else {
-            int64_t chunk = (int64_t)(MM_CHUNK_ELEMS / (size_t)cols);
-            if (chunk > rows) chunk = rows;
-            if (chunk < 1) chunk = 1;
-            /* One size for every product (the largest weight's, at most a
-             * chunk): a scratch slot that grew would keep its old buffers
-             * alive for the graphs that might use them. */
-            size_t want = c->max_w_elems < MM_CHUNK_ELEMS ? c->max_w_elems : MM_CHUNK_ELEMS;
-            if (want < (size_t)chunk * cols) want = (size_t)chunk * cols;
-            __half *wh = (__half *)cu_scratch(c, SCR_F16W, want * sizeof(__half));
+            /* one size for every product, allocated once: the largest
+             * weight's, at most a chunk */
+            size_t want = c->max_w_elems < c->mm_chunk ? c->max_w_elems : c->mm_chunk;
+            int64_t rc;
+            int kc;
+            mm_plan(rows, cols, ql_get(w->type).qk, want, &rc, &kc);
+            if ((size_t)rc * kc > want) want = (size_t)rc * kc;
+            __half *wh = (__half *)cu_scratch_ex(c, SCR_F16W, want * sizeof(__half), true);
             if (!wh) return true;
             const uint8_t *Q, *S;
             cu_weight_parts(w, &Q, &S);
-            for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-                int64_t nr = rows - r0 < chunk ? rows - r0 : chunk;
-                int64_t threads = nr * (cols / 8);
-                cu_launch(c, k_deq_f16, dim3((unsigned)((threads + 255) / 256)), dim3(256), 0, wh, w->type, Q, S, r0,
-                          nr, cols);
-                CB_CHECK(c, cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, n, cols, &one, wh, CUDA_R_16F,
-                                         cols, xh, CUDA_R_16F, cols, &zero, out + r0, CUDA_R_32F, rows,
-                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            for (int64_t r0 = 0; r0 < rows; r0 += rc) {
+                int64_t nr = rows - r0 < rc ? rows - r0 : rc;
+                for (int k0 = 0; k0 < cols; k0 += kc) {
+                    int kk = cols - k0 < kc ? cols - k0 : kc;
+                    int64_t threads = nr * (kk / 8);
+                    cu_launch(c, k_deq_f16, dim3((unsigned)((threads + 255) / 256)), dim3(256), 0, wh, w->type, Q,
+                              S, r0, nr, k0, kk, cols);
+                    const float *beta = k0 == 0 ? &zero : &one;
+                    CB_CHECK(c, cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, n, kk, &one, wh, CUDA_R_16F, kk,
+                                             xh + k0, CUDA_R_16F, cols, beta, out + r0, CUDA_R_32F, rows,
+                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                }
             }
         }
     }
@@ -106,10 +140,14 @@ void *cu_cublas_new(cuda_ctx *c) {
     cublasHandle_t h = NULL;
     if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return NULL;
     CB_CHECK(c, cublasSetStream(h, c->stream));
-    /* A fixed workspace keeps cuBLAS from allocating inside graph capture. */
-    size_t ws = (size_t)32 << 20;
-    void *p = cu_scratch(c, SCR_CUBLAS, ws);
+    /* A fixed workspace keeps cuBLAS from allocating inside graph capture.
+     * INGOT_CUDA_CUBLAS_WS_MB: its size (default 4 MiB). */
+    const char *e = getenv("INGOT_CUDA_CUBLAS_WS_MB");
+    size_t ws = (size_t)((e ? atof(e) : 4.0) * 1048576.0);
+    if (ws < 4096) ws = 4096;
+    void *p = cu_scratch_ex(c, SCR_CUBLAS, ws, true);
     if (p) CB_CHECK(c, cublasSetWorkspace(h, p, ws));
+    ig_log(INGOT_LOG_DEBUG, "cuda: cuBLAS ready, device memory taken %.1f MiB", cu_taken(c) / 1048576.0);
     return h;
 }
 

@@ -47,6 +47,9 @@ void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols) {
  * task's weights once (load) and dots them with each token (dot). xq/ds
  * point at one token's q8_1 activations. */
 
+/* Bytes of one row's S part (common.cuh: padded to 16). */
+static __host__ __device__ __forceinline__ size_t s_row(int nb, int sn) { return ((size_t)nb * sn + 15) & ~(size_t)15; }
+
 static __device__ __forceinline__ int4 ld4(const uint8_t *p) { return *(const int4 *)p; }
 static __device__ __forceinline__ int4 ldx(const int8_t *p) { return *(const int4 *)p; }
 static __device__ __forceinline__ int dp4(int a, int b, int c) { return __dp4a(a, b, c); }
@@ -539,7 +542,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
     float2 rcs = make_float2(1.0f, 0.0f);
     if (row < d->rows) {
         const int lane = threadIdx.x & 31, nb = p.cols / Q::QK, ntask = nb * Q::TPB;
-        const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * nb * Q::SN;
+        const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * s_row(nb, Q::SN);
         typename Q::W wa[Q::U], wb[Q::U];
         mv_load<T, NC>(wa, Qr, Sr, lane, ntask);
         pdl_wait();
@@ -557,6 +560,103 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
         pdl_wait();
     }
     mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
+}
+
+/* ---- one token, weights staged through shared memory ------------------
+ * Each warp streams its row through a ring of NST stages of SB blocks
+ * (Q and S parts, 16-byte cp.async copies that hold no registers). All NST
+ * stages are requested before pdl_wait(): a CTA that became resident while
+ * the previous kernel still runs (norm, attention, SwiGLU: DRAM otherwise
+ * idle) has up to NST*SB blocks per warp in flight instead of the U tasks
+ * per lane the register version can hold. A 4096-value row of q4_0, q4_K
+ * or q6_K is two stages: all of it is prefetched. */
+template <int T> struct mvs { enum { SB = 8, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q4_0> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q4_1> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q5_0> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q5_1> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q8_0> { enum { SB = 32, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q2_K> { enum { SB = 16, NST = 4 }; };
+
+static __device__ __forceinline__ void cp16(void *smem, const void *g) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned a = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
+#else
+    *(int4 *)smem = *(const int4 *)g;
+#endif
+}
+static __device__ __forceinline__ void cp_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+template <int N> static __device__ __forceinline__ void cp_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}
+
+/* Stage s of a row (blocks s*SB ..) into buf: Q parts, then S parts. */
+template <int T>
+static __device__ __forceinline__ void mvs_fill(uint8_t *buf, const uint8_t *Qr, const uint8_t *Sr, int s, int nb,
+                                                int lane) {
+    typedef mvq<T> Q;
+    enum { SB = mvs<T>::SB, QB = SB * Q::QN };
+    const int b0 = s * SB;
+    if (b0 >= nb) return;
+    const int nbs = nb - b0 < SB ? nb - b0 : SB;
+    const uint8_t *q = Qr + (size_t)b0 * Q::QN;
+    for (int i = lane; i < nbs * Q::QN / 16; i += 32) cp16(buf + 16 * i, q + 16 * i);
+    if (Q::SN) {
+        /* SB*SN is a multiple of 16 and the row's S part is padded to 16 */
+        const uint8_t *sp = Sr + (size_t)b0 * Q::SN;
+        for (int i = lane; i < (nbs * Q::SN + 15) / 16; i += 32) cp16(buf + QB + 16 * i, sp + 16 * i);
+    }
+}
+
+template <int T, int EPI>
+static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(const mv_params p) {
+    typedef mvq<T> Q;
+    enum { SB = mvs<T>::SB, NST = mvs<T>::NST, QB = SB * Q::QN, STG = QB + SB * Q::SN };
+    static_assert(QB % 16 == 0 && (SB * Q::SN) % 16 == 0, "stage parts must be whole 16-byte chunks");
+    __shared__ __align__(16) uint8_t sm[MV_WARPS][NST][STG];
+    pdl_trigger();
+    int row, di;
+    const mv_desc *d = mv_pick(p, &row, &di);
+    float acc[1] = {0.0f};
+    float2 rcs = make_float2(1.0f, 0.0f);
+    if (row < d->rows) {
+        const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nb = p.cols / Q::QK, nst = (nb + SB - 1) / SB;
+        const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * s_row(nb, Q::SN);
+#pragma unroll
+        for (int s = 0; s < NST; s++) {
+            mvs_fill<T>(sm[w][s], Qr, Sr, s, nb, lane);
+            cp_commit();
+        }
+        pdl_wait();
+        if (EPI == EPI_ROPE) rcs = mv_rope_cs(p, di, row);
+        for (int s = 0; s < nst; s++) {
+            cp_wait<NST - 1>(); /* this lane's copies of stage s landed */
+            __syncwarp();       /* ... and every lane's */
+            const uint8_t *buf = sm[w][s % NST];
+            const int b0 = s * SB, nt = (nb - b0 < SB ? nb - b0 : SB) * Q::TPB;
+#pragma unroll 2
+            for (int t = lane; t < nt; t += 32) {
+                typename Q::W wt = Q::load(buf, buf + QB, t / Q::TPB, t % Q::TPB);
+                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, t % Q::TPB);
+            }
+            __syncwarp(); /* the slot is refilled next */
+            mvs_fill<T>(sm[w][s % NST], Qr, Sr, s + NST, nb, lane);
+            cp_commit();
+        }
+        cp_wait<0>();
+        acc[0] = warp_sum(acc[0]);
+    } else {
+        if (EPI == EPI_NONE) return; /* no barrier to meet */
+        pdl_wait();
+    }
+    mv_finish<1, EPI>(p, d, di, row, acc, rcs);
 }
 
 /* f32 / f16 / bf16 weights: f32 activations, 8 values per lane and step. */
@@ -634,8 +734,28 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(
 }
 
 #define MVL(K) cu_launch(c, K, g, b, 0, p)
+/* One token: the shared-memory staged kernels (INGOT_CUDA_MV_SMEM=0: the
+ * register double-buffered ones, for A/B measurements). */
+template <int EPI> static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
+    dim3 g(grid), b(MV_WARPS * 32);
+    switch (type) {
+    case IG_TYPE_Q4_0: MVL((k_mv_s<IG_TYPE_Q4_0, EPI>)); return true;
+    case IG_TYPE_Q4_1: MVL((k_mv_s<IG_TYPE_Q4_1, EPI>)); return true;
+    case IG_TYPE_Q5_0: MVL((k_mv_s<IG_TYPE_Q5_0, EPI>)); return true;
+    case IG_TYPE_Q5_1: MVL((k_mv_s<IG_TYPE_Q5_1, EPI>)); return true;
+    case IG_TYPE_Q8_0: MVL((k_mv_s<IG_TYPE_Q8_0, EPI>)); return true;
+    case IG_TYPE_Q2_K: MVL((k_mv_s<IG_TYPE_Q2_K, EPI>)); return true;
+    case IG_TYPE_Q3_K: MVL((k_mv_s<IG_TYPE_Q3_K, EPI>)); return true;
+    case IG_TYPE_Q4_K: MVL((k_mv_s<IG_TYPE_Q4_K, EPI>)); return true;
+    case IG_TYPE_Q5_K: MVL((k_mv_s<IG_TYPE_Q5_K, EPI>)); return true;
+    case IG_TYPE_Q6_K: MVL((k_mv_s<IG_TYPE_Q6_K, EPI>)); return true;
+    default: return false;
+    }
+}
+
 template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
+    if (NC == 1 && c->mv_smem && mv_dispatch_s<EPI>(c, type, p, grid)) return;
     switch (type) {
     case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC, EPI>)); break;
     case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC, EPI>)); break;
@@ -711,11 +831,12 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
 
 static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ dsp,
                                 const uint8_t *__restrict__ src, size_t blk0, size_t nblk, int bs, int qo,
-                                int qn) {
+                                int qn, int nb, size_t srow) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nblk) return;
     const uint8_t *s = src + i * bs;
-    uint8_t *q = dq + (blk0 + i) * qn, *o = dsp + (blk0 + i) * (bs - qn);
+    const size_t g = blk0 + i, r = g / (size_t)nb, b = g % (size_t)nb;
+    uint8_t *q = dq + g * qn, *o = dsp + r * srow + b * (bs - qn);
     for (int k = 0; k < qn; k++) q[k] = s[qo + k];
     int j = 0;
     for (int k = 0; k < qo; k++) o[j++] = s[k];
@@ -723,8 +844,9 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
 }
 
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
-               qlayout L) {
+               qlayout L, int nb_row) {
     if (!nblk) return;
-    k_repack<<<(unsigned)((nblk + 255) / 256), 256, 0, c->stream>>>(dq, ds, src, blk0, nblk, L.bs, L.qo, L.qn);
+    k_repack<<<(unsigned)((nblk + 255) / 256), 256, 0, c->stream>>>(dq, ds, src, blk0, nblk, L.bs, L.qo, L.qn,
+                                                                      nb_row, ql_srow(L, (int64_t)nb_row * L.qk));
     CU_LAUNCHED(c);
 }
