@@ -711,9 +711,9 @@ int main(void) {
     /* again with every cross-op fusion of the CUDA backend switched on
      * (off by default: slower on H100, kept for other cards) */
     with_env("INGOT_CUDA_FUSE", "15", test_fused_layer);
-    /* the register double-buffered decode kernels (the default stages
-     * weights through shared memory) */
-    with_env("INGOT_CUDA_MV_SMEM", "0", test_matmul);
+    /* the decode kernels that stage weights through shared memory (off
+     * by default, kept for other cards) */
+    with_env("INGOT_CUDA_MV_SMEM", "1", test_matmul);
     /* prefill with a 20 KiB f16 tile: products cut into many column chunks
      * (accumulated in f32) and, for the k-quants, row chunks too */
     with_env("INGOT_CUDA_MM_CHUNK_MB", "0.02", test_matmul);

@@ -68,6 +68,11 @@ typedef struct ig_backend_iface {
     /* Make a weight resident: sets w->data (and maybe w->extra). `host`
      * stays valid for the model's lifetime (mmap), so the CPU aliases it. */
     ingot_status (*weight_upload)(ig_backend *be, ig_weight *w, const void *host);
+    /* Optional: the weights about to be uploaded (type, rows, cols set), so
+     * a device backend can take them in one allocation instead of hundreds
+     * (each rounded up by the driver). Failure is not fatal: uploads then
+     * allocate one by one. NULL: nothing to gain. */
+    ingot_status (*weights_reserve)(ig_backend *be, const ig_weight *ws, int n);
     void (*weight_free)(ig_backend *be, ig_weight *w);
     ingot_status (*upload)(ig_backend *be, void *dst, const void *src, size_t n);
     ingot_status (*download)(ig_backend *be, void *dst, const void *src, size_t n);

@@ -63,29 +63,48 @@ ingot_status ingot_context_new(ingot_model *m, const ingot_context_params *param
     c->k_cache = calloc(hp->n_layer, sizeof(void *));
     c->v_cache = calloc(hp->n_layer, sizeof(void *));
     if (!c->k_cache || !c->v_cache) s = ig_err(INGOT_ERR_NOMEM, "out of memory");
+    /* The KV cache and the activations in one allocation: on a GPU each
+     * allocation is rounded up by the driver (to 2 MiB), hundreds of
+     * megabytes over a 7B model's 64 cache tensors and activations. */
+    const bool gpt2 = hp->arch == IG_ARCH_GPT2;
+    struct part { void **p; size_t bytes; } *parts = calloc(2 * (size_t)hp->n_layer + 16, sizeof *parts);
+    if (!parts && s == INGOT_OK) s = ig_err(INGOT_ERR_NOMEM, "out of memory");
+    size_t np = 0;
+#define PART(ptr, n) (parts[np].p = (void **)(ptr), parts[np++].bytes = (n))
     for (uint32_t l = 0; l < hp->n_layer && s == INGOT_OK; l++) {
-        c->k_cache[l] = balloc(c, c->n_ctx * KV * esz, &s);
-        c->v_cache[l] = balloc(c, c->n_ctx * KV * esz, &s);
+        PART(&c->k_cache[l], c->n_ctx * KV * esz);
+        PART(&c->v_cache[l], c->n_ctx * KV * esz);
     }
-    c->x = balloc(c, B * E * 4, &s);
-    c->h = balloc(c, B * E * 4, &s);
-    c->att = balloc(c, B * E * 4, &s);
-    if (hp->arch == IG_ARCH_GPT2) {
-        c->qkv = balloc(c, B * 3 * E * 4, &s);
-    } else {
-        c->q = balloc(c, B * E * 4, &s);
-        c->k = balloc(c, B * KV * 4, &s);
-        c->v = balloc(c, B * KV * 4, &s);
-        c->ffb = balloc(c, B * F * 4, &s);
+    if (s == INGOT_OK) {
+        PART(&c->x, B * E * 4);
+        PART(&c->h, B * E * 4);
+        PART(&c->att, B * E * 4);
+        if (gpt2) {
+            PART(&c->qkv, B * 3 * E * 4);
+        } else {
+            PART(&c->q, B * E * 4);
+            PART(&c->k, B * KV * 4);
+            PART(&c->v, B * KV * 4);
+            PART(&c->ffb, B * F * 4);
+        }
+        PART(&c->ffa, B * F * 4);
+        PART(&c->ids_dev, B * 4);
+        PART(&c->pos_dev, B * 4);
+        PART(&c->argmax_dev, 4);
     }
-    c->ffa = balloc(c, B * F * 4, &s);
+#undef PART
+    size_t total = 0;
+    for (size_t i = 0; i < np; i++) total += (parts[i].bytes + 255) & ~(size_t)255;
+    c->arena = balloc(c, total, &s);
+    for (size_t i = 0, off = 0; i < np && c->arena; i++) {
+        *parts[i].p = (char *)c->arena + off;
+        off += (parts[i].bytes + 255) & ~(size_t)255;
+    }
+    free(parts);
     /* One row of logits until a decode asks for every position: a decode
      * step needs no more, and n_batch rows of a large vocab are not small. */
     c->logits_dev = balloc(c, V * 4, &s);
     c->logits_dev_rows = 1;
-    c->ids_dev = balloc(c, B * 4, &s);
-    c->pos_dev = balloc(c, B * 4, &s);
-    c->argmax_dev = balloc(c, 4, &s);
     c->pos_host = malloc(B * 4);
     if (s == INGOT_OK && !c->pos_host) s = ig_err(INGOT_ERR_NOMEM, "out of memory");
     if (s == INGOT_OK) s = m->be->iface->sync(m->be);
@@ -100,15 +119,8 @@ ingot_status ingot_context_new(ingot_model *m, const ingot_context_params *param
 void ingot_context_free(ingot_context *c) {
     if (!c) return;
     ig_backend *be = c->m->be;
-    void (*d)(ig_backend *, void *) = be->iface->dealloc;
-    for (uint32_t l = 0; l < c->m->hp.n_layer; l++) {
-        if (c->k_cache && c->k_cache[l]) d(be, c->k_cache[l]);
-        if (c->v_cache && c->v_cache[l]) d(be, c->v_cache[l]);
-    }
-    void *bufs[] = {c->x, c->h, c->att, c->qkv, c->q, c->k, c->v, c->ffa, c->ffb, c->logits_dev,
-                    c->ids_dev, c->pos_dev, c->argmax_dev};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i]) d(be, bufs[i]);
+    if (c->arena) be->iface->dealloc(be, c->arena);
+    if (c->logits_dev) be->iface->dealloc(be, c->logits_dev);
     free(c->k_cache);
     free(c->v_cache);
     free(c->logits);

@@ -18,6 +18,7 @@ struct ingot_context {
     int graph_id; /* distinguishes this context's recorded steps from others' */
     /* backend buffers */
     void **k_cache, **v_cache; /* per layer [n_ctx][kv_dim] */
+    void *arena; /* one backend allocation holding the KV cache and the buffers below (but logits_dev) */
     float *x, *h, *q, *k, *v, *qkv, *att, *ffa, *ffb, *logits_dev;
     int32_t *ids_dev, *pos_dev, *argmax_dev;
     /* host side */

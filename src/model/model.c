@@ -134,6 +134,20 @@ static ingot_status load_weights(ingot_model *m) {
     const ig_hparams *hp = &m->hp;
     load_state ls = {m, 0, 0};
     for (int64_t i = 0; i < m->g->n_tensors; i++) ls.total += m->g->tensors[i].nbytes;
+    if (m->be->iface->weights_reserve && m->g->n_tensors > 0 && m->g->n_tensors < (1 << 20)) {
+        ig_weight *ws = calloc((size_t)m->g->n_tensors, sizeof *ws);
+        int nw = 0;
+        for (int64_t i = 0; ws && i < m->g->n_tensors; i++) {
+            const gguf_tensor *t = &m->g->tensors[i];
+            ws[nw].type = t->type;
+            ws[nw].cols = t->ne[0];
+            ws[nw].rows = t->ne[1] * t->ne[2] * t->ne[3];
+            ws[nw].nbytes = t->nbytes;
+            nw++;
+        }
+        if (ws && m->be->iface->weights_reserve(m->be, ws, nw) != INGOT_OK) ig_clear_err();
+        free(ws);
+    }
     int64_t E = hp->n_embd, V = hp->n_vocab, F = hp->n_ff;
     int64_t KV = (int64_t)hp->n_head_kv * hp->head_dim;
     bool gpt2 = hp->arch == IG_ARCH_GPT2;

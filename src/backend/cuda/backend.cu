@@ -254,6 +254,44 @@ static void cuda_dealloc(ig_backend *be, void *p) {
     CU_CHECK(c, cudaFree(p));
 }
 
+static bool in_arena(cuda_ctx *c, const void *p) {
+    return c->warena && (const uint8_t *)p >= c->warena && (const uint8_t *)p < c->warena + c->warena_cap;
+}
+
+/* A weight's memory: its own allocation, or one share of the arena. */
+static void release_weight(cuda_ctx *c, void *p) {
+    if (!in_arena(c, p)) {
+        cudaFree(p);
+        return;
+    }
+    if (--c->warena_live > 0) return;
+    cudaFree(c->warena);
+    c->warena = NULL;
+    c->warena_cap = c->warena_used = 0;
+}
+
+static ingot_status cuda_weights_reserve(ig_backend *be, const ig_weight *ws, int n) {
+    cuda_ctx *c = op_begin(be);
+    if (c->warena) return INGOT_OK; /* one model per arena */
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        qlayout L = ql_get(ws[i].type);
+        if (!L.qk || ws[i].cols % L.qk || ws[i].rows <= 0) continue; /* upload will say why */
+        total += (ql_bytes(L, ws[i].rows, ws[i].cols) + 255) & ~(size_t)255;
+    }
+    if (!total) return INGOT_OK;
+    void *p = NULL;
+    if (cudaMalloc(&p, total) != cudaSuccess) {
+        cudaGetLastError();
+        return ig_err(INGOT_ERR_NOMEM, "cuda: cannot reserve %.1f MiB for the weights", total / 1048576.0);
+    }
+    c->warena = (uint8_t *)p;
+    c->warena_cap = total;
+    c->warena_used = 0;
+    c->warena_live = 0;
+    return INGOT_OK;
+}
+
 static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void *host) {
     cuda_ctx *c = op_begin(be);
     if ((size_t)w->rows * (size_t)w->cols > c->max_w_elems) c->max_w_elems = (size_t)w->rows * (size_t)w->cols;
@@ -267,7 +305,15 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
     size_t nblk = (size_t)w->rows * (size_t)(w->cols / L.qk), bytes = nblk * L.bs;
     if (w->nbytes && w->nbytes != bytes)
         return ig_err(INGOT_ERR_INVALID_ARG, "cuda: weight of %zu bytes, expected %zu", w->nbytes, bytes);
-    uint8_t *d = (uint8_t *)cuda_alloc(be, ql_bytes(L, w->rows, w->cols));
+    const size_t dev_bytes = ql_bytes(L, w->rows, w->cols), taken = (dev_bytes + 255) & ~(size_t)255;
+    uint8_t *d = NULL;
+    if (c->warena && c->warena_used + taken <= c->warena_cap) {
+        d = c->warena + c->warena_used;
+        c->warena_used += taken;
+        c->warena_live++;
+    } else {
+        d = (uint8_t *)cuda_alloc(be, dev_bytes);
+    }
     if (!d) return INGOT_ERR_NOMEM;
     if (L.qn == L.bs) {
         CU_CHECK(c, cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, c->stream));
@@ -277,7 +323,7 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
         size_t sblk = stage_blk < nblk ? stage_blk : nblk;
         uint8_t *st = (uint8_t *)cuda_alloc(be, sblk * L.bs);
         if (!st) {
-            cudaFree(d);
+            release_weight(c, d);
             return INGOT_ERR_NOMEM;
         }
         CU_CHECK(c, cudaMemsetAsync(d + nblk * L.qn, 0, (size_t)w->rows * ql_srow(L, w->cols), c->stream));
@@ -293,7 +339,7 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
     CU_CHECK(c, cudaStreamSynchronize(c->stream));
     ingot_status s = take_err(c);
     if (s != INGOT_OK) {
-        cudaFree(d);
+        release_weight(c, d);
         return s;
     }
     w->data = d;
@@ -303,7 +349,17 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
 
 static void cuda_weight_free(ig_backend *be, ig_weight *w) {
     if (!w->data) return;
-    cuda_dealloc(be, w->data);
+    cuda_ctx *c = op_begin(be);
+    if (in_arena(c, w->data)) {
+        /* as cuda_dealloc: graphs and caches may refer to it */
+        inval_all(c);
+        drop_graphs(c);
+        succ_clear(c);
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        release_weight(c, w->data);
+    } else {
+        cuda_dealloc(be, w->data);
+    }
     w->data = NULL;
 }
 
@@ -742,6 +798,7 @@ static void cuda_destroy(ig_backend *be) {
         cudaFree(c->cnt);
         for (int i = 0; i < SCR_COUNT; i++) cudaFree(c->scr[i].p);
         for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
+        cudaFree(c->warena);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -762,6 +819,7 @@ static void iface_init(void) {
     f->alloc = cuda_alloc;
     f->dealloc = cuda_dealloc;
     f->weight_upload = cuda_weight_upload;
+    f->weights_reserve = cuda_weights_reserve;
     f->weight_free = cuda_weight_free;
     f->upload = cuda_upload;
     f->download = cuda_download;
@@ -830,7 +888,8 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     c->pdl = prop.major >= 9 && !getenv("INGOT_CUDA_NO_PDL");
     {
         const char *e2 = getenv("INGOT_CUDA_MV_SMEM");
-        c->mv_smem = prop.major >= 8 && !(e2 && atoi(e2) == 0);
+        /* off by default: measured slower on H100 (bench/cuda/NOTES.md v6) */
+        c->mv_smem = prop.major >= 8 && e2 && atoi(e2) == 1;
     }
     snprintf(c->name, sizeof c->name, "%s", prop.name);
     /* The driver's context exists from here on (cudaFree(0) forces it):

@@ -129,6 +129,11 @@ typedef struct cuda_ctx {
     void *retired[MAX_RETIRED];
     int n_retired;
     size_t scr_bytes;     /* scratch allocated over the lifetime (debug log) */
+    /* all weights in one allocation (weights_reserve): bump-allocated,
+     * freed when the last weight in it is */
+    uint8_t *warena;
+    size_t warena_cap, warena_used;
+    int warena_live;
     size_t mm_chunk;      /* f16 dequantization chunk, elements */
 
     /* q8_1 copy of q8_count activations at q8_src, in buffer q8_buf (one

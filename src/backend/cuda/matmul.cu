@@ -90,7 +90,7 @@ bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *
         if (cols % 8) return false;
         /* activations in f16, kept while nothing rewrites them (Q/K/V share one) */
         if (!(c->f16x_src == x && c->f16x_n == n && c->f16x_cols == cols)) {
-            __half *xh = (__half *)cu_scratch(c, SCR_F16X, (size_t)n * cols * sizeof(__half));
+            __half *xh = (__half *)cu_scratch_ex(c, SCR_F16X, (size_t)n * cols * sizeof(__half), true);
             if (!xh) return true;
             size_t cnt = (size_t)n * cols;
             unsigned g = (unsigned)((cnt + 255) / 256);
