@@ -278,6 +278,50 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         if (dt < tg_best) tg_best = dt;
     }
     {
+        /* the decode graph once more at position 100 with the kernel timeline
+         * on: when each kernel's dependency wait returned (common.cuh) */
+        unsigned long long *tb = NULL;
+        CK(cudaMalloc(&tb, 8192 * 8));
+        CK(cudaMemset(tb, 0, 8192 * 8));
+        cu_trace_set(tb);
+        int32_t p = 100, id = 5, got;
+        be->iface->upload(be, m.ids, &id, 4);
+        be->iface->upload(be, m.pos, &p, 4);
+        fake_forward(be, m, 1, true);
+        be->iface->download(be, &got, m.amax, 4);
+        cu_trace_set(NULL);
+        std::vector<unsigned long long> h(8192);
+        CK(cudaMemcpy(h.data(), tb, 8192 * 8, cudaMemcpyDeviceToHost));
+        cudaFree(tb);
+        int nk = (int)(h[0] < 4095 ? h[0] : 4095);
+        /* by signature: how long after the previous kernel's release this
+         * one was released (= the previous kernel's time on the critical path) */
+        std::vector<std::pair<unsigned long long, std::pair<double, int>>> sig;
+        std::vector<std::pair<unsigned long long, unsigned long long>> ev;
+        for (int i = 0; i < nk; i++) ev.push_back({h[2 + 2 * i], h[3 + 2 * i]});
+        std::sort(ev.begin(), ev.end());
+        for (int i = 0; i + 1 < nk; i++) {
+            unsigned long long k = ev[i].second;
+            double d = (double)(ev[i + 1].first - ev[i].first) / 1e3;
+            size_t j = 0;
+            while (j < sig.size() && sig[j].first != k) j++;
+            if (j == sig.size()) sig.push_back({k, {0.0, 0}});
+            sig[j].second.first += d;
+            sig[j].second.second++;
+        }
+        printf("    decode timeline %s: %d kernels, %.1f us from first to last release\n", label, nk,
+               nk > 1 ? (double)(ev[nk - 1].first - ev[0].first) / 1e3 : 0.0);
+        for (auto &g : sig)
+            printf("      grid %6llu x %llu, block %4llu: %4d x %7.2f us = %8.1f us\n", g.first >> 32,
+                   (g.first >> 16) & 0xFFFF, g.first & 0xFFFF, g.second.second,
+                   g.second.first / g.second.second, g.second.first);
+        printf("      layer 1 in order (us after the previous release):");
+        int per = nk > 40 ? (nk - 6) / NL : 0;
+        for (int i = 2 + per; i < 2 + 2 * per && i < nk; i++)
+            printf(" %llu:%.2f", ev[i].second >> 32, (double)(ev[i].first - ev[i - 1].first) / 1e3);
+        printf("\n");
+    }
+    {
         /* one uncaptured decode step at position 100, an event after each op
          * (held-back matmuls land in the next op's interval) */
         prof_t pr;

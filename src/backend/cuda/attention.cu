@@ -624,3 +624,5 @@ void cu_attention(cuda_ctx *c, float *out, const float *q, int ld_q, const void 
     else if (hd <= 256) attn_kv<8>(c, out, q, ld_q, kc, vc, n, pos, a);
     else cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "attention: head_dim > 256");
 }
+
+CU_TRACE_SETTER(attention)

@@ -841,6 +841,13 @@ static void iface_init(void) {
     f->capture_end = cuda_capture_end;
 }
 
+void cu_trace_set(void *p) {
+    cu_trace_set_matvec(p);
+    cu_trace_set_matmul(p);
+    cu_trace_set_norm(p);
+    cu_trace_set_attention(p);
+}
+
 static __global__ void k_probe(int *p) { *p = 42; }
 
 extern "C" bool ig_backend_cuda_compiled(void) { return true; }
@@ -900,9 +907,9 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     c->free_at_start = fr0;
     {
         /* INGOT_CUDA_MM_CHUNK_MB: the f16 dequantization tile for prefill
-         * (default 64 MiB; see matmul.cu) */
+         * (default 32 MiB; see matmul.cu) */
         const char *e2 = getenv("INGOT_CUDA_MM_CHUNK_MB");
-        double mb = e2 ? atof(e2) : 64.0;
+        double mb = e2 ? atof(e2) : 32.0;
         if (!(mb >= 0.001)) mb = 0.001; /* tiny tiles: tests of the chunking */
         c->mm_chunk = (size_t)(mb * 1048576.0) / sizeof(__half);
     }

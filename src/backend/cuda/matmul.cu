@@ -168,3 +168,5 @@ void *cu_cublas_new(cuda_ctx *c) {
 void cu_cublas_free(void *h) { (void)h; }
 
 #endif
+
+CU_TRACE_SETTER(matmul)

@@ -850,3 +850,5 @@ void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t
                                                                       nb_row, ql_srow(L, (int64_t)nb_row * L.qk));
     CU_LAUNCHED(c);
 }
+
+CU_TRACE_SETTER(matvec)

@@ -463,3 +463,5 @@ void cu_argmax(cuda_ctx *c, int32_t *out, const float *x, int n) {
     if (n <= 0) return;
     cu_launch(c, k_argmax, dim3(1), dim3(1024), 0, out, x, n);
 }
+
+CU_TRACE_SETTER(norm)
