@@ -898,6 +898,11 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         /* off by default: measured slower on H100 (bench/cuda/NOTES.md v6) */
         c->mv_smem = prop.major >= 8 && e2 && atoi(e2) == 1;
     }
+    {
+        const char *e2 = getenv("INGOT_CUDA_ATT_MINCHUNK");
+        c->att_minchunk = e2 ? atoi(e2) : 0;
+        if (c->att_minchunk < 0) c->att_minchunk = 0;
+    }
     snprintf(c->name, sizeof c->name, "%s", prop.name);
     /* The driver's context exists from here on (cudaFree(0) forces it):
      * what is free now is the baseline for `allocated`. */

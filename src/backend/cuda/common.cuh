@@ -164,6 +164,7 @@ typedef struct cuda_ctx {
      * INGOT_CUDA_NO_FUSE=1: none) */
     unsigned fuse;
     bool mv_smem;           /* one-token matvec staged through shared memory */
+    int att_minchunk;       /* decode attention: keys per working chunk at least (0: every chunk works) */
     unsigned *cnt;          /* NCNT zeroed counters; each user re-zeroes its own */
     wsucc succ[SUCC_SLOTS];
     const void *last_w;     /* Q pointer of the last matmul's weight */

@@ -137,6 +137,11 @@ bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *
 }
 
 void *cu_cublas_new(cuda_ctx *c) {
+    /* cuBLAS keeps a default workspace pool of its own per handle (64 MiB
+     * measured on an H100) unless told otherwise; it is never used here
+     * (cublasSetWorkspace below), so ask for none -- unless the user set
+     * this variable. Read once, when the handle is created. */
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":0:0", 0);
     cublasHandle_t h = NULL;
     if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return NULL;
     CB_CHECK(c, cublasSetStream(h, c->stream));
