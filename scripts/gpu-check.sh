@@ -9,6 +9,8 @@
 # run (A/B of the backend's switches), e.g.
 #   GPU_CHECK_AB='INGOT_CUDA_NO_FUSE=1;INGOT_CUDA_PF_MB=0 INGOT_CUDA_PF_ATT_MB=0'
 # (default: without PDL). GPU_CHECK_ITERS: bench repetitions (20).
+# GPU_CHECK_BENCH_AB: the same for `ingot bench -v` of the Q4_0 model.
+# GPU_CHECK_TRACE=1: also the kernel timeline of a decode step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-gpu}
@@ -55,6 +57,14 @@ if [ $build_rc -eq 0 ]; then
   if [ -x "$B/bench_cuda_ops" ]; then
     timeout 300 "$B/bench_cuda_ops" "${GPU_CHECK_ITERS:-20}" > "$OUT/bench.log" 2>&1
     echo "bench rc=$? ($(( $(date +%s) - t0 ))s)"
+    # GPU_CHECK_TRACE=1: the kernel timeline of a decode step (a second
+    # build with -DINGOT_CUDA_TRACE=ON; the probe itself slows decode ~3%)
+    if [ -n "${GPU_CHECK_TRACE:-}" ]; then
+      { cmake -S . -B "$B-trace" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DINGOT_CUDA_TRACE=ON &&
+        cmake --build "$B-trace" -j16 --target bench_cuda_ops; } > "$OUT/build-trace.log" 2>&1 &&
+        timeout 120 "$B-trace/bench_cuda_ops" 5 model > "$OUT/trace.log" 2>&1
+      echo "trace rc=$? ($(( $(date +%s) - t0 ))s)"
+    fi
     # A/B: the same model with the backend's switches flipped
     IFS=';' read -ra AB <<< "${GPU_CHECK_AB:-INGOT_CUDA_NO_PDL=1}"
     [ "${GPU_CHECK_AB:-}" = none ] && AB=()
@@ -107,6 +117,7 @@ echo "build rc=$build_rc  tests rc=$test_rc"
 grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
 [ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
+[ -f "$OUT/trace.log" ] && grep -A12 "decode timeline" "$OUT/trace.log"
 for f in "$OUT"/ingot-bench-ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "^\| |GPU memory" "$f"; }
 done

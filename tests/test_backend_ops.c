@@ -729,8 +729,6 @@ int main(void) {
     test_elementwise();
     test_rope();
     test_attention();
-    /* decode attention that works only as many chunks as give 64 keys each */
-    with_env("INGOT_CUDA_ATT_MINCHUNK", "64", test_attention);
     test_graph();
 
     s = G->iface->sync(G);

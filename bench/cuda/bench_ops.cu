@@ -277,6 +277,7 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         double dt = (ig_time() - t0) / 128;
         if (dt < tg_best) tg_best = dt;
     }
+#ifdef INGOT_CUDA_TRACE
     {
         /* the decode graph once more at position 100 with the kernel timeline
          * on: when each kernel's dependency wait returned (common.cuh) */
@@ -321,6 +322,7 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
             printf(" %llu:%.2f", ev[i].second >> 32, (double)(ev[i].first - ev[i - 1].first) / 1e3);
         printf("\n");
     }
+#endif
     {
         /* one uncaptured decode step at position 100, an event after each op
          * (held-back matmuls land in the next op's interval) */

@@ -89,7 +89,6 @@ typedef struct attn_dec {
     int8_t *xq;            /* q8_1 of out, or NULL */
     float2 *ds;
     unsigned *cnt;         /* per-(token, head) counters; NULL: k_attn_combine merges */
-    int minchunk;          /* with cnt: at least this many keys per working chunk (0: all nsplit work) */
     const uint8_t *pfq, *pfs;
     size_t pfq_n, pfs_n;
 } attn_dec;
@@ -142,15 +141,9 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int kv_dim = (n_head / group) * hd, g = h / group;
     const int len = pos[i] + 1;
-    /* Working chunks: all nsplit, or (merging here) only as many as give
-     * each minchunk keys: the rest leave at once and the merge waits for
-     * fewer arrivals. Every CTA of the head computes the same count. */
-    int ns = nsplit;
-    if (x.minchunk && x.cnt) ns = max(1, min(nsplit, (len + x.minchunk - 1) / x.minchunk));
-    if (s >= ns) return;
     /* chunks of whole 32-key steps, decided from the length in device memory */
     const int STEP = DEC_WARPS * DEC_KPW;
-    int chunk = (len + ns - 1) / ns;
+    int chunk = (len + nsplit - 1) / nsplit;
     chunk = (chunk + STEP - 1) / STEP * STEP;
     const int t0 = s * chunk, t1 = min(len, t0 + chunk);
 
@@ -222,7 +215,7 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         L += sl[k] * f[k];
     }
     const size_t orow = (size_t)i * n_head * hd + (size_t)h * hd;
-    if (ns == 1) {
+    if (nsplit == 1) {
         for (int e0 = 0; e0 < hd; e0 += blockDim.x) {
             const int e = e0 + threadIdx.x;
             float O = 0.0f;
@@ -244,7 +237,7 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         if (e == 0) pp[(size_t)s * (hd + 2)] = M, pp[(size_t)s * (hd + 2) + 1] = L;
     }
     if (!x.cnt) return;
-    if (cta_arrive_last(x.cnt + (size_t)i * n_head + h, ns)) attn_merge(out, pp, orow, hd, ns, x.xq, x.ds);
+    if (cta_arrive_last(x.cnt + (size_t)i * n_head + h, nsplit)) attn_merge(out, pp, orow, hd, nsplit, x.xq, x.ds);
 }
 
 static __global__ void k_attn_combine(float *out, const float *part, int n_head, int hd, int nsplit) {
@@ -570,7 +563,6 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         const int cols = a->n_head * hd;
         /* merge in the split kernel (counters), and q8_1 for the wo product */
         if ((c->fuse & FUSE_ATTN) && nsplit > 1 && (size_t)n * a->n_head <= NCNT) x.cnt = c->cnt;
-        x.minchunk = c->att_minchunk;
         void *qb = c->scr[SCR_Q8].p;
         bool q8 = (c->fuse & FUSE_ATTN) && hd % 32 == 0 && (nsplit == 1 || x.cnt) && qb && c->scr[SCR_Q8].cap >= q8_bytes(n, cols);
         if (q8) x.xq = (int8_t *)qb, x.ds = q8_ds(qb, n, cols);

@@ -841,12 +841,14 @@ static void iface_init(void) {
     f->capture_end = cuda_capture_end;
 }
 
+#ifdef INGOT_CUDA_TRACE
 void cu_trace_set(void *p) {
     cu_trace_set_matvec(p);
     cu_trace_set_matmul(p);
     cu_trace_set_norm(p);
     cu_trace_set_attention(p);
 }
+#endif
 
 static __global__ void k_probe(int *p) { *p = 42; }
 
@@ -898,11 +900,7 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         /* off by default: measured slower on H100 (bench/cuda/NOTES.md v6) */
         c->mv_smem = prop.major >= 8 && e2 && atoi(e2) == 1;
     }
-    {
-        const char *e2 = getenv("INGOT_CUDA_ATT_MINCHUNK");
-        c->att_minchunk = e2 ? atoi(e2) : 0;
-        if (c->att_minchunk < 0) c->att_minchunk = 0;
-    }
+
     snprintf(c->name, sizeof c->name, "%s", prop.name);
     /* The driver's context exists from here on (cudaFree(0) forces it):
      * what is free now is the baseline for `allocated`. */

@@ -164,7 +164,6 @@ typedef struct cuda_ctx {
      * INGOT_CUDA_NO_FUSE=1: none) */
     unsigned fuse;
     bool mv_smem;           /* one-token matvec staged through shared memory */
-    int att_minchunk;       /* decode attention: keys per working chunk at least (0: every chunk works) */
     unsigned *cnt;          /* NCNT zeroed counters; each user re-zeroes its own */
     wsucc succ[SUCC_SLOTS];
     const void *last_w;     /* Q pointer of the last matmul's weight */
@@ -254,11 +253,13 @@ static inline void cu_weight_parts(const ig_weight *w, const uint8_t **q, const 
  * pdl_trigger() first, and pdl_wait() before it reads anything an earlier
  * kernel wrote or writes anything. Decode is a chain of hundreds of short
  * kernels, so this hides most of each launch's ramp-up and drain. */
-/* Decode timeline for the benchmark (bench/cuda/bench_ops.cu): when
- * c_trace is set (per .cu file, cu_trace_set), thread 0 of CTA 0 of every
- * kernel records when its dependency wait returned, i.e. when the kernel
- * before it finished: t[0] counts, then (time ns, grid.x << 32 | block.x)
- * pairs. Only that one thread pays the (constant-cache) test. */
+/* Decode timeline for the benchmark (bench/cuda/bench_ops.cu), compiled in
+ * only with -DINGOT_CUDA_TRACE=ON (cmake): when c_trace is set (per .cu
+ * file, cu_trace_set), thread 0 of CTA 0 of every kernel records when its
+ * dependency wait returned, i.e. when the kernel before it finished: t[0]
+ * counts, then (time ns, grid << 32 | block) pairs. Off, it costs nothing;
+ * on, the test sits on every kernel's critical path (~3% of decode). */
+#ifdef INGOT_CUDA_TRACE
 static __constant__ unsigned long long *c_trace;
 static __device__ __forceinline__ void trace_point() {
     if (threadIdx.x | blockIdx.x | blockIdx.y | blockIdx.z) return;
@@ -280,6 +281,10 @@ void cu_trace_set_norm(void *p);
 void cu_trace_set_attention(void *p);
 /* All of them: p = device buffer of 8192 u64, zeroed (NULL: off). */
 void cu_trace_set(void *p);
+#else
+static __device__ __forceinline__ void trace_point() {}
+#define CU_TRACE_SETTER(name)
+#endif
 
 static __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -3,7 +3,11 @@
 # - cuBLAS for the prefill (n > 8 tokens) matrix products on tensor cores;
 #   without it the backend loops its matrix-vector kernels instead.
 # - bench_cuda_ops: matrix-vector micro-benchmark (not a test).
+option(INGOT_CUDA_TRACE "Record a kernel timeline in every CUDA kernel (bench_cuda_ops prints it; costs decode speed)" OFF)
 if(INGOT_HAVE_CUDA)
+  if(INGOT_CUDA_TRACE)
+    target_compile_definitions(ingot PUBLIC INGOT_CUDA_TRACE=1)
+  endif()
   if(TARGET CUDA::cublas)
     target_link_libraries(ingot PUBLIC CUDA::cublas)
     target_compile_definitions(ingot PRIVATE INGOT_HAVE_CUBLAS=1)
