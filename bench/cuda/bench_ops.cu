@@ -506,7 +506,7 @@ int main(int argc, char **argv) {
             std::vector<double> tt;
             for (int r = 0; r < reps + 1; r++) {
                 CK(cudaEventRecord(e0, c->stream));
-                cu_attention(c, o, q, kv, kc, vc, 1, pos, &a);
+                cu_attention(c, o, q, kv, kc, vc, 1, pos, &a, NULL);
                 CK(cudaEventRecord(e1, c->stream));
                 CK(cudaEventSynchronize(e1));
                 float ms;

@@ -95,7 +95,10 @@ typedef struct ig_backend_iface {
     /* out = a + b over `count` floats (out may alias a or b). */
     void (*add)(ig_backend *be, float *out, const float *a, const float *b, size_t count);
     /* Rotate heads in place: x is [n][ld], n_head heads of head_dim from
-     * the start of each row; token i is at position pos[i]. */
+     * the start of each row; token i is at position pos[i]. A backend may
+     * defer the rotation of q and k into the kv_store/attention that
+     * follow (CUDA does for one token): what attention computes is the
+     * same, but q and k themselves are unspecified after the attention. */
     void (*rope)(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim,
                  const int32_t *pos, const ig_rope *r);
     /* Write k and v rows ([n][ld], kv_dim values each) into the cache at

@@ -89,6 +89,13 @@ typedef struct attn_dec {
     int8_t *xq;            /* q8_1 of out, or NULL */
     float2 *ds;
     unsigned *cnt;         /* per-(token, head) counters; NULL: k_attn_combine merges */
+    /* ROPE (one token): q and this token's k are still unrotated; k/v
+     * rows (f32, KV head g at g*hd) are rotated/rounded here, used for key
+     * pos and stored in the cache row pos (by the CTAs of each group's
+     * first query head) -- the rope_kv kernel folded in (common.cuh). */
+    const float *kcur, *vcur;
+    int n_rot;
+    float theta_scale, freq_scale;
     const uint8_t *pfq, *pfs;
     size_t pfq_n, pfs_n;
 } attn_dec;
@@ -127,7 +134,19 @@ static __device__ __noinline__ void attn_merge(float *out, const float *pp, size
     }
 }
 
-template <int DPL, bool F16, bool VEC>
+/* Rotate the DPL values of one lane (adjacent pairs, RoPE "normal") by the
+ * angles in rc/rs: k_rope_kv's arithmetic. */
+template <int DPL>
+static __device__ __forceinline__ void rot_pairs(float *v, const float *rc, const float *rs) {
+#pragma unroll
+    for (int j = 0; j < DPL / 2; j++) {
+        float x0 = v[2 * j], x1 = v[2 * j + 1];
+        v[2 * j] = x0 * rc[j] - x1 * rs[j];
+        v[2 * j + 1] = x0 * rs[j] + x1 * rc[j];
+    }
+}
+
+template <int DPL, bool F16, bool VEC, bool ROPE>
 static __global__ void __launch_bounds__(DEC_WARPS * 32)
     k_attn_split(float *out, float *part, const float *q, int ld_q, const void *kc, const void *vc,
                  const int32_t *pos, int n_head, int group, int hd, float scale, int nsplit, const attn_dec x) {
@@ -136,11 +155,29 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         unsigned k = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
         l2_prefetch_part(x.pfq, x.pfq_n, x.pfs, x.pfs_n, k, gridDim.x * gridDim.y * gridDim.z);
     }
-    pdl_wait();
     const int h = blockIdx.x, s = blockIdx.y, i = blockIdx.z;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int kv_dim = (n_head / group) * hd, g = h / group;
+    /* positions come from the host, before the step: readable before the
+     * wait, and so are the rotation angles (theta recurrence and double
+     * sincos as k_rope_kv) */
     const int len = pos[i] + 1;
+    float rc[DPL / 2 > 0 ? DPL / 2 : 1], rs[DPL / 2 > 0 ? DPL / 2 : 1];
+    if (ROPE) {
+        float theta = (float)(len - 1);
+        for (int t = 0; t < lane * DPL / 2; t++) theta *= x.theta_scale;
+#pragma unroll
+        for (int j = 0; j < DPL / 2; j++) {
+            rc[j] = 1.0f, rs[j] = 0.0f;
+            if (lane * DPL + 2 * j < x.n_rot) {
+                double sn, cs;
+                sincos((double)(theta * x.freq_scale), &sn, &cs);
+                rc[j] = (float)cs, rs[j] = (float)sn;
+            }
+            theta *= x.theta_scale;
+        }
+    }
+    pdl_wait();
     /* chunks of whole 32-key steps, decided from the length in device memory */
     const int STEP = DEC_WARPS * DEC_KPW;
     int chunk = (len + nsplit - 1) / nsplit;
@@ -154,21 +191,58 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
 #pragma unroll
     for (int j = 0; j < DPL; j++) {
         int e = lane * DPL + j;
-        float v = e < hd ? qr[e] : 0.0f;
-        if (F16) v = __half2float(__float2half_rn(v)); /* as ggml: q meets an f16 cache in f16 */
-        qv[j] = v * scale;
+        qv[j] = e < hd ? qr[e] : 0.0f;
         o[j] = 0.0f;
     }
-    float m = -INFINITY, l = 0.0f;
+    if (ROPE) rot_pairs<DPL>(qv, rc, rs);
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        float v = qv[j];
+        if (F16) v = __half2float(__float2half_rn(v)); /* as ggml: q meets an f16 cache in f16 */
+        qv[j] = v * scale;
+    }
     const size_t base = (size_t)g * hd;
+    /* ROPE: this token's key and value (row len-1) come from registers; the
+     * first query head of each group stores them in the cache */
+    float kn[DPL], vn[DPL];
+    const bool cur = ROPE && t0 < t1 && t1 == len;
+    if (cur) {
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            kn[j] = x.kcur[base + lane * DPL + j];
+            vn[j] = x.vcur[base + lane * DPL + j];
+        }
+        rot_pairs<DPL>(kn, rc, rs);
+        const size_t row = (size_t)(len - 1) * kv_dim + base + lane * DPL;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            if (F16) {
+                __half hk = __float2half_rn(kn[j]), hv = __float2half_rn(vn[j]);
+                kn[j] = __half2float(hk), vn[j] = __half2float(hv);
+                if (h % group == 0) ((__half *)kc)[row + j] = hk, ((__half *)vc)[row + j] = hv;
+            } else if (h % group == 0) {
+                ((float *)kc)[row + j] = kn[j], ((float *)vc)[row + j] = vn[j];
+            }
+        }
+    }
+    float m = -INFINITY, l = 0.0f;
     for (int tb = t0 + w * DEC_KPW; tb < t1; tb += STEP) {
         float kf[DEC_KPW][DPL], vf[DEC_KPW][DPL], sc[DEC_KPW];
 #pragma unroll
         for (int j = 0; j < DEC_KPW; j++) {
             int t = tb + j < t1 ? tb + j : t1 - 1; /* clamp: masked below */
+            if (ROPE && t == len - 1) t = 0;        /* being written: from registers */
             size_t row = (size_t)t * kv_dim + base;
             ld_slice<DPL, F16, VEC>(kc, row, lane, hd, kf[j]);
             ld_slice<DPL, F16, VEC>(vc, row, lane, hd, vf[j]);
+        }
+        if (ROPE && cur) {
+#pragma unroll
+            for (int j = 0; j < DEC_KPW; j++)
+                if (tb + j == len - 1) {
+#pragma unroll
+                    for (int e = 0; e < DPL; e++) kf[j][e] = kn[e], vf[j][e] = vn[e];
+                }
         }
 #pragma unroll
         for (int j = 0; j < DEC_KPW; j++) {
@@ -545,7 +619,7 @@ static bool attn_prefill_tc(cuda_ctx *c, float *out, const float *q, int ld_q, c
 
 template <int DPL, bool F16>
 static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
-                     const int32_t *pos, const ig_attn *a) {
+                     const int32_t *pos, const ig_attn *a, const cu_rope_att *ra) {
     const int group = a->n_head / a->n_head_kv, hd = a->head_dim;
     if (n <= 4) {
         int want = (4 * c->n_sm + a->n_head * n - 1) / (a->n_head * n);
@@ -574,12 +648,21 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
             x.pfq_n = (size_t)((double)nx->qn * take / tot), x.pfs_n = (size_t)((double)nx->sn * take / tot);
         }
         dim3 grid(a->n_head, nsplit, n);
-        if (hd == 32 * DPL && (DPL > 1 || !F16))
-            cu_launch(c, k_attn_split<DPL, F16, true>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc, pos,
-                      a->n_head, group, hd, a->scale, nsplit, x);
-        else
-            cu_launch(c, k_attn_split<DPL, F16, false>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc,
+        if (ra && n == 1 && hd == 32 * DPL && DPL % 2 == 0) {
+            x.kcur = ra->k, x.vcur = ra->v;
+            x.n_rot = ra->n_rot, x.theta_scale = ra->theta_scale, x.freq_scale = ra->freq_scale;
+            cu_launch(c, k_attn_split<DPL, F16, true, true>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc,
                       pos, a->n_head, group, hd, a->scale, nsplit, x);
+        } else if (ra) {
+            cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "attention: rope fused where it cannot be");
+            return;
+        } else if (hd == 32 * DPL && (DPL > 1 || !F16)) {
+            cu_launch(c, k_attn_split<DPL, F16, true, false>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc,
+                      vc, pos, a->n_head, group, hd, a->scale, nsplit, x);
+        } else {
+            cu_launch(c, k_attn_split<DPL, F16, false, false>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc,
+                      vc, pos, a->n_head, group, hd, a->scale, nsplit, x);
+        }
         if (nsplit > 1 && !x.cnt)
             cu_launch(c, k_attn_combine, dim3(a->n_head, n), dim3(hd < 128 ? 128 : 256), 0, out, (const float *)part,
                       a->n_head, hd, nsplit);
@@ -605,23 +688,23 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
 
 template <int DPL>
 static void attn_kv(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
-                    const int32_t *pos, const ig_attn *a) {
-    if (a->kv_type == INGOT_KV_F16) attn_run<DPL, true>(c, out, q, ld_q, kc, vc, n, pos, a);
-    else attn_run<DPL, false>(c, out, q, ld_q, kc, vc, n, pos, a);
+                    const int32_t *pos, const ig_attn *a, const cu_rope_att *ra) {
+    if (a->kv_type == INGOT_KV_F16) attn_run<DPL, true>(c, out, q, ld_q, kc, vc, n, pos, a, ra);
+    else attn_run<DPL, false>(c, out, q, ld_q, kc, vc, n, pos, a, ra);
 }
 
 void cu_attention(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc, int n,
-                  const int32_t *pos, const ig_attn *a) {
+                  const int32_t *pos, const ig_attn *a, const cu_rope_att *ra) {
     if (n <= 0) return;
     if (a->n_head_kv <= 0 || a->n_head % a->n_head_kv) {
         cu_fail(c, INGOT_ERR_INVALID_ARG, __FILE__, __LINE__, "attention: n_head not a multiple of n_head_kv");
         return;
     }
     int hd = a->head_dim;
-    if (hd <= 32) attn_kv<1>(c, out, q, ld_q, kc, vc, n, pos, a);
-    else if (hd <= 64) attn_kv<2>(c, out, q, ld_q, kc, vc, n, pos, a);
-    else if (hd <= 128) attn_kv<4>(c, out, q, ld_q, kc, vc, n, pos, a);
-    else if (hd <= 256) attn_kv<8>(c, out, q, ld_q, kc, vc, n, pos, a);
+    if (hd <= 32) attn_kv<1>(c, out, q, ld_q, kc, vc, n, pos, a, ra);
+    else if (hd <= 64) attn_kv<2>(c, out, q, ld_q, kc, vc, n, pos, a, ra);
+    else if (hd <= 128) attn_kv<4>(c, out, q, ld_q, kc, vc, n, pos, a, ra);
+    else if (hd <= 256) attn_kv<8>(c, out, q, ld_q, kc, vc, n, pos, a, ra);
     else cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "attention: head_dim > 256");
 }
 

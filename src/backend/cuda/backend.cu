@@ -14,8 +14,10 @@
  * (single-token steps; a llama layer is then five kernels). On H100 each
  * of these measured slower than its own kernel chained by PDL (the arrival
  * atomics and the one-CTA tails cost more than a launch), so the default is
- * FUSE_ATTN alone: decode attention merges its chunks in the kernel and
- * writes the q8_1 input of wo (attention.cu). INGOT_CUDA_NO_FUSE=1: none.
+ * FUSE_ATTN | FUSE_ROPE_ATT: decode attention merges its chunks in the
+ * kernel and writes the q8_1 input of wo, and for one token it also does
+ * the rotation of q and k and the KV store (rope(q), rope(k), kv_store are
+ * held until the attention call; attention.cu). INGOT_CUDA_NO_FUSE=1: none.
  * Anything not fused first launches what is held back, so the stream order
  * is always the call order.
  *
@@ -196,8 +198,20 @@ static void flush_mv(cuda_ctx *c) {
     if (b->epi.out) wrote(c, b->epi.out, (size_t)b->n * b->d[0].rows * 4);
 }
 
-/* Held-back matmuls were issued before held-back ropes: launch in that order. */
+/* The held rope + KV store, as its own kernel (the attention did not follow). */
+static void flush_ra(cuda_ctx *c) {
+    cu_rope_att *r = &c->ra;
+    if (!r->on) return;
+    r->on = false;
+    cu_rope_kv(c, r->q, r->ld_q, r->n_head, (float *)r->k, r->v, r->ld_kv, 1, r->n_head_kv, r->hd, r->pos, &r->r, r->kc,
+               r->vc, r->kv_type);
+}
+
+/* Held-back matmuls were issued before held-back ropes: launch in that
+ * order. A held rope + KV store never coexists with either (holding it
+ * flushed them, and any later op flushes it first). */
 static void flush(cuda_ctx *c) {
+    flush_ra(c);
     flush_mv(c);
     flush_ropes(c);
 }
@@ -534,6 +548,7 @@ static void cuda_add(ig_backend *be, float *out, const float *a, const float *b,
 static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim, const int32_t *pos,
                       const ig_rope *r) {
     cuda_ctx *c = CTX(be);
+    flush_ra(c);
     mv_batch *p = &c->pend;
     /* q/k of a held-back Q/K/V launch: keep it held, the kv_store that
      * follows may make the rotation its epilogue */
@@ -600,6 +615,7 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
         return;
     }
     /* matmuls first; held ropes stay for the rope + KV store kernel */
+    flush_ra(c);
     if (c->pend_active) flush_mv(c);
     /* the last held-back rope must be this k's, the one before (if any) q's */
     int nr = c->n_rope_pend;
@@ -609,6 +625,22 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
         if (rk->x == k && rk->ld == ld && rk->n == n && rk->pos == pos && rk->n_head * rk->head_dim == kv_dim &&
             rk->head_dim == a->head_dim && v && !overlap(v, (size_t)n * ld * 4, k, (size_t)n * ld * 4)) {
             c->n_rope_pend = 0;
+            const int hd = rk->head_dim;
+            /* one token, q's rotation alike: hold all of it for the attention */
+            if ((c->fuse & FUSE_ROPE_ATT) && n == 1 && rq && rq->n == 1 && rq->pos == pos && rq->head_dim == hd &&
+                !memcmp(&rq->r, &rk->r, sizeof rk->r) && rk->r.mode == IG_ROPE_NORMAL && rk->r.n_rot % 2 == 0 &&
+                rk->r.n_rot <= hd && (hd == 64 || hd == 128 || hd == 256) &&
+                (a->kv_type == INGOT_KV_F16 || a->kv_type == INGOT_KV_F32)) {
+                cu_rope_att *r = &c->ra;
+                r->on = true;
+                r->q = rq->x, r->ld_q = rq->ld, r->n_head = rq->n_head;
+                r->k = rk->x, r->v = v, r->ld_kv = ld, r->n_head_kv = rk->n_head, r->hd = hd;
+                r->pos = pos, r->kc = kc, r->vc = vc, r->kv_type = a->kv_type;
+                r->r = rk->r, r->n_rot = rk->r.n_rot;
+                r->theta_scale = powf(rk->r.freq_base, -2.0f / (float)rk->r.n_rot);
+                r->freq_scale = rk->r.freq_scale;
+                return;
+            }
             cu_rope_kv(c, rq ? rq->x : NULL, rq ? rq->ld : 0, rq ? rq->n_head : 0, rk->x, v, ld, n, rk->n_head,
                        rk->head_dim, pos, &rk->r, kc, vc, a->kv_type);
             return;
@@ -620,9 +652,19 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
 
 static void cuda_attention(ig_backend *be, float *out, const float *q, int ld_q, const void *kc, const void *vc,
                            int n, const int32_t *pos, const ig_attn *a) {
-    cuda_ctx *c = op_begin(be);
+    cuda_ctx *c = CTX(be);
+    cu_rope_att *r = &c->ra;
+    if (r->on && n == 1 && q == r->q && ld_q == r->ld_q && kc == r->kc && vc == r->vc && pos == r->pos &&
+        a->head_dim == r->hd && a->n_head == r->n_head && a->n_head_kv == r->n_head_kv && a->kv_type == r->kv_type) {
+        r->on = false;
+        op_begin(be);
+        inval_all(c);
+        cu_attention(c, out, q, ld_q, kc, vc, n, pos, a, r);
+        return;
+    }
+    op_begin(be);
     inval_all(c);
-    cu_attention(c, out, q, ld_q, kc, vc, n, pos, a);
+    cu_attention(c, out, q, ld_q, kc, vc, n, pos, a, NULL);
 }
 
 static void cuda_swiglu(ig_backend *be, float *out, const float *gate, const float *up, size_t count) {
@@ -939,9 +981,12 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     }
     {
         const char *f = getenv("INGOT_CUDA_FUSE");
-        /* default: the attention merge only; the NORM/GLU/ROPE epilogues
-         * measured slower than their own PDL-chained kernels on H100 (v5) */
-        c->fuse = getenv("INGOT_CUDA_NO_FUSE") ? 0u : f ? (unsigned)strtoul(f, NULL, 0) & FUSE_ALL : (unsigned)FUSE_ATTN;
+        /* default: the attention merge, and rope + KV store inside the
+         * attention; the NORM/GLU/ROPE epilogues measured slower than their
+         * own PDL-chained kernels on H100 (v5) */
+        c->fuse = getenv("INGOT_CUDA_NO_FUSE") ? 0u
+                  : f                          ? (unsigned)strtoul(f, NULL, 0) & FUSE_ALL
+                                               : (unsigned)(FUSE_ATTN | FUSE_ROPE_ATT);
     }
     {
         const char *e2 = getenv("INGOT_CUDA_PF_ATT_MB");

@@ -83,7 +83,7 @@ typedef struct mv_desc {
  * EPI_ROPE: d[0]/d[1] (q/k) rotated in place, d[1]/d[2] (k/v) also stored
  *           in the KV cache rows pos[i], per CTA (pairs are adjacent rows). */
 enum { EPI_NONE, EPI_NORM, EPI_GLU, EPI_ROPE };
-enum { FUSE_NORM = 1, FUSE_GLU = 2, FUSE_ROPE = 4, FUSE_ATTN = 8, FUSE_ALL = 15 };
+enum { FUSE_NORM = 1, FUSE_GLU = 2, FUSE_ROPE = 4, FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_ALL = 31 };
 typedef struct mv_epi {
     int kind;
     const float *w;        /* NORM: weight [d] */
@@ -94,6 +94,21 @@ typedef struct mv_epi {
     float theta_scale, freq_scale;
     void *kc, *vc;
 } mv_epi;
+
+/* rope(q) + rope(k) + kv_store held back for the decode attention that
+ * follows (FUSE_ROPE_ATT): the rotation and the cache store happen in the
+ * attention kernel, one dependent launch fewer per layer. */
+typedef struct cu_rope_att {
+    bool on;
+    float *q;              /* unrotated; attention's query */
+    const float *k, *v;    /* unrotated k, v rows of the token (f32) */
+    int ld_q, ld_kv, n_head, n_head_kv, hd;
+    const int32_t *pos;
+    void *kc, *vc;
+    int kv_type, n_rot;
+    float theta_scale, freq_scale;
+    ig_rope r;             /* for the unfused fallback */
+} cu_rope_att;
 
 typedef struct mv_batch {
     mv_desc d[MV_MAXDESC];
@@ -148,6 +163,7 @@ typedef struct cuda_ctx {
     int f16x_n, f16x_cols;
 
     mv_batch pend;          /* matrix-vector products not launched yet */
+    cu_rope_att ra;         /* rope + KV store held for the attention */
     bool pend_active;
 
     bool capturing;
@@ -555,9 +571,10 @@ void cu_kv_store(cuda_ctx *c, void *kc, void *vc, const float *k, const float *v
 void cu_embed(cuda_ctx *c, float *out, const ig_weight *t, const int32_t *ids, int n);
 void cu_argmax(cuda_ctx *c, int32_t *out, const float *x, int n);
 void cu_bias_add(cuda_ctx *c, float *out, const float *bias, int n, int rows);
-/* attention.cu */
+/* attention.cu. ra (one token, NULL: none): q and k are not rotated yet,
+ * the kernel rotates q and ra's k, and stores k/v in the cache row pos. */
 void cu_attention(cuda_ctx *c, float *out, const float *q, int ld_q, const void *kc, const void *vc,
-                  int n, const int32_t *pos, const ig_attn *a);
+                  int n, const int32_t *pos, const ig_attn *a, const cu_rope_att *ra);
 /* backend.cu: the learned successor of weight `key` (NULL: none) */
 const wsucc *cu_succ(cuda_ctx *c, const void *key);
 /* The q8 buffer a fused epilogue may write while its kernel reads `in`. */

@@ -32,19 +32,24 @@ static __global__ void __launch_bounds__(1024)
     k_norm(float *out, const float *x, const float *__restrict__ w, const float *__restrict__ b, int d,
            float eps, int layer, int8_t *__restrict__ xq, float2 *__restrict__ ds) {
     pdl_trigger();
-    pdl_wait();
     __shared__ float sh[32];
     const float *xr = x + (size_t)blockIdx.x * d;
     float *orow = out + (size_t)blockIdx.x * d;
     const int T = blockDim.x, tid = threadIdx.x;
     float v[NORM_VPT], g[NORM_VPT], bb[NORM_VPT];
+    /* the weights are no earlier kernel's output: in flight before the wait */
 #pragma unroll
     for (int it = 0; it < NORM_VPT; it++) {
         int k = it * T + tid;
         bool in = k < d;
-        v[it] = in ? xr[k] : 0.0f;
         g[it] = in ? w[k] : 0.0f;
         bb[it] = in && b ? b[k] : 0.0f;
+    }
+    pdl_wait();
+#pragma unroll
+    for (int it = 0; it < NORM_VPT; it++) {
+        int k = it * T + tid;
+        v[it] = k < d ? xr[k] : 0.0f;
     }
     float mean = 0.0f;
     if (layer) {
@@ -317,22 +322,28 @@ static __global__ void k_rope_kv(float *q, int ld_q, int n_head, float *k, const
                                  int n_head_kv, int hd, const int32_t *pos, int n_rot, float theta_scale,
                                  float freq_scale, int neox, void *kc, void *vc, int f16) {
     pdl_trigger();
-    pdl_wait();
     const int half = hd / 2, heads = n_head + n_head_kv;
     size_t id = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (id >= (size_t)n * heads * half) return;
     int j = (int)(id % half), h = (int)((id / half) % heads), i = (int)(id / ((size_t)half * heads));
+    /* The angle before the wait: positions come from the host (uploaded
+     * before the step), and the theta loop plus a double sincos is the
+     * longest part of this kernel. */
+    float c = 1.0f, s = 0.0f;
+    if (j < n_rot / 2) {
+        float theta = (float)pos[i];
+        for (int t = 0; t < j; t++) theta *= theta_scale;
+        double sn, cs;
+        sincos((double)(theta * freq_scale), &sn, &cs);
+        c = (float)cs, s = (float)sn;
+    }
+    pdl_wait();
     bool isq = h < n_head;
     int hk = h - n_head;
     float *x = isq ? q + (size_t)i * ld_q + (size_t)h * hd : k + (size_t)i * ld_kv + (size_t)hk * hd;
     int a, b;
     float ya, yb;
     if (j < n_rot / 2) {
-        float theta = (float)pos[i];
-        for (int t = 0; t < j; t++) theta *= theta_scale;
-        double sn, cs;
-        sincos((double)(theta * freq_scale), &sn, &cs);
-        float c = (float)cs, s = (float)sn;
         a = neox ? j : 2 * j;
         b = neox ? j + n_rot / 2 : 2 * j + 1;
         float x0 = x[a], x1 = x[b];
