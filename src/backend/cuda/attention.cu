@@ -146,6 +146,22 @@ static __device__ __forceinline__ void rot_pairs(float *v, const float *rc, cons
     }
 }
 
+/* One warp step: keys tb..tb+DEC_KPW-1 of [.., t1) (clamped; masked by the
+ * caller). ROPE: row len-1 is being written by this kernel and comes from
+ * registers: row 0 is read in its place. */
+template <int DPL, bool F16, bool VEC, bool ROPE>
+static __device__ __forceinline__ void ld_step(const void *kc, const void *vc, int tb, int t1, int len, int kv_dim,
+                                               size_t base, int lane, int hd, float (*kf)[DPL], float (*vf)[DPL]) {
+#pragma unroll
+    for (int j = 0; j < DEC_KPW; j++) {
+        int t = tb + j < t1 ? tb + j : t1 - 1;
+        if (ROPE && t == len - 1) t = 0;
+        size_t row = (size_t)t * kv_dim + base;
+        ld_slice<DPL, F16, VEC>(kc, row, lane, hd, kf[j]);
+        ld_slice<DPL, F16, VEC>(vc, row, lane, hd, vf[j]);
+    }
+}
+
 template <int DPL, bool F16, bool VEC, bool ROPE>
 static __global__ void __launch_bounds__(DEC_WARPS * 32)
     k_attn_split(float *out, float *part, const float *q, int ld_q, const void *kc, const void *vc,
@@ -177,12 +193,19 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
             theta *= x.theta_scale;
         }
     }
-    pdl_wait();
     /* chunks of whole 32-key steps, decided from the length in device memory */
     const int STEP = DEC_WARPS * DEC_KPW;
     int chunk = (len + nsplit - 1) / nsplit;
     chunk = (chunk + STEP - 1) / STEP * STEP;
     const int t0 = s * chunk, t1 = min(len, t0 + chunk);
+    const size_t base = (size_t)g * hd;
+    /* ROPE: every row this kernel reads from the cache was stored by an
+     * earlier step, so the first step's keys and values are in flight
+     * before the wait (without it, row len-1 is the previous kernel's) */
+    float kf[DEC_KPW][DPL], vf[DEC_KPW][DPL];
+    const int tb0 = t0 + w * DEC_KPW;
+    if (ROPE && tb0 < t1) ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb0, t1, len, kv_dim, base, lane, hd, kf, vf);
+    pdl_wait();
 
     __shared__ float sm[DEC_WARPS], sl[DEC_WARPS], so[DEC_WARPS][32 * DPL];
 
@@ -201,7 +224,6 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         if (F16) v = __half2float(__float2half_rn(v)); /* as ggml: q meets an f16 cache in f16 */
         qv[j] = v * scale;
     }
-    const size_t base = (size_t)g * hd;
     /* ROPE: this token's key and value (row len-1) come from registers; the
      * first query head of each group stores them in the cache */
     float kn[DPL], vn[DPL];
@@ -226,16 +248,9 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         }
     }
     float m = -INFINITY, l = 0.0f;
-    for (int tb = t0 + w * DEC_KPW; tb < t1; tb += STEP) {
-        float kf[DEC_KPW][DPL], vf[DEC_KPW][DPL], sc[DEC_KPW];
-#pragma unroll
-        for (int j = 0; j < DEC_KPW; j++) {
-            int t = tb + j < t1 ? tb + j : t1 - 1; /* clamp: masked below */
-            if (ROPE && t == len - 1) t = 0;        /* being written: from registers */
-            size_t row = (size_t)t * kv_dim + base;
-            ld_slice<DPL, F16, VEC>(kc, row, lane, hd, kf[j]);
-            ld_slice<DPL, F16, VEC>(vc, row, lane, hd, vf[j]);
-        }
+    for (int tb = tb0; tb < t1; tb += STEP) {
+        float sc[DEC_KPW];
+        if (!ROPE || tb != tb0) ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb, t1, len, kv_dim, base, lane, hd, kf, vf);
         if (ROPE && cur) {
 #pragma unroll
             for (int j = 0; j < DEC_KPW; j++)
