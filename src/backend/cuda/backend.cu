@@ -952,9 +952,9 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     c->free_at_start = fr0;
     {
         /* INGOT_CUDA_MM_CHUNK_MB: the f16 dequantization tile for prefill
-         * (default 32 MiB; see matmul.cu) */
+         * (default 64 MiB; see matmul.cu) */
         const char *e2 = getenv("INGOT_CUDA_MM_CHUNK_MB");
-        double mb = e2 ? atof(e2) : 32.0;
+        double mb = e2 ? atof(e2) : 64.0;
         if (!(mb >= 0.001)) mb = 0.001; /* tiny tiles: tests of the chunking */
         c->mm_chunk = (size_t)(mb * 1048576.0) / sizeof(__half);
     }
