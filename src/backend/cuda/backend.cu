@@ -93,7 +93,6 @@ void *cu_scratch_ex(cuda_ctx *c, int slot, size_t bytes, bool exact) {
     }
     c->scr[slot].p = p;
     c->scr[slot].cap = cap;
-    c->scr_bytes += cap;
     ig_log(INGOT_LOG_DEBUG, "cuda: scratch slot %d: %.1f MiB (device memory taken so far %.1f MiB)", slot,
            cap / 1048576.0, cu_taken(c) / 1048576.0);
     return p;

@@ -143,7 +143,6 @@ typedef struct cuda_ctx {
     struct { void *p; size_t cap; } scr[SCR_COUNT];
     void *retired[MAX_RETIRED];
     int n_retired;
-    size_t scr_bytes;     /* scratch allocated over the lifetime (debug log) */
     /* all weights in one allocation (weights_reserve): bump-allocated,
      * freed when the last weight in it is */
     uint8_t *warena;

@@ -569,7 +569,9 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
  * the previous kernel still runs (norm, attention, SwiGLU: DRAM otherwise
  * idle) has up to NST*SB blocks per warp in flight instead of the U tasks
  * per lane the register version can hold. A 4096-value row of q4_0, q4_K
- * or q6_K is two stages: all of it is prefetched. */
+ * or q6_K is two stages: all of it is prefetched. Off by default
+ * (INGOT_CUDA_MV_SMEM=1): slower than the register kernels on H100, most
+ * for the k-quants (bench/cuda/NOTES.md, v6). */
 template <int T> struct mvs { enum { SB = 8, NST = 4 }; };
 template <> struct mvs<IG_TYPE_Q4_0> { enum { SB = 64, NST = 4 }; };
 template <> struct mvs<IG_TYPE_Q4_1> { enum { SB = 64, NST = 4 }; };
