@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ingot run / logits / perplexity from the command line: the reference
-# greedy story, perplexity within 0.2% of llama.cpp's, JSON output, and the
+# greedy story, perplexity within 0.2% of llama.cpp's, JSON output, bench, and the
 # error paths (one line on stderr, exit 1 for errors, 2 for usage).
 set -u
 ING="$1"
@@ -87,6 +87,17 @@ expect_rc 1 "perplexity missing file" "$ING" perplexity -f /nonexistent.txt
 expect_rc 0 "run --help" "$ING" run --help
 expect_rc 0 "logits --help" "$ING" logits --help
 expect_rc 0 "perplexity --help" "$ING" perplexity --help
+
+# bench: a table row per test, JSON objects with --json, -v accepted.
+tb=$("$ING" bench -m models/stories260K.gguf -p 8 -n 4 -r 1 --backend cpu -t 1 2>/dev/null)
+case "$tb" in *" pp8 |"*" tg4 |"*) ok ;; *) bad "bench table: $tb" ;; esac
+jb=$("$ING" bench -m models/stories260K.gguf -p 8 -n 4 -r 1 --backend cpu -t 1 --json 2>/dev/null)
+[ "$(printf '%s\n' "$jb" | grep -c '"tps_mean":')" -eq 2 ] && ok || bad "bench json: $jb"
+case "$jb" in *'"test":"pp8"'*'"test":"tg4"'*) ok ;; *) bad "bench json tests: $jb" ;; esac
+expect_rc 0 "bench -v" "$ING" bench -m models/stories260K.gguf -p 4 -n 2 -r 1 --backend cpu -t 1 -v
+expect_rc 2 "bench -r 0" "$ING" bench -r 0
+expect_rc 2 "bench nothing to do" "$ING" bench -p 0 -n 0
+expect_rc 1 "bench missing model" "$ING" bench -m /nonexistent.gguf -p 4 -n 0 -r 1
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
