@@ -149,18 +149,25 @@ static float dot_q4_1(int64_t k, const void *w, const void *a) {
     return s;
 }
 
+/* Integer dot of one q5 block's 5-bit values (minus `off`) with 32
+ * activations: the shared core of q5_0 (off 16) and q5_1 (off 0). */
+static int q5_block_dot(const uint8_t *qs, const uint8_t *qh_bytes, const int8_t *y, int off) {
+    const uint32_t qh = ld32(qh_bytes);
+    int si = 0;
+    for (int j = 0; j < 16; j++) {
+        const int v0 = ((qs[j] & 0xF) | (int)((qh >> j) & 1) << 4) - off;
+        const int v1 = ((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - off;
+        si += v0 * y[j] + v1 * y[j + 16];
+    }
+    return si;
+}
+
 static float dot_q5_0(int64_t k, const void *w, const void *a) {
     const block_q5_0 *x = w;
     const cpu_q8a *y = a;
     float s = 0;
     for (int64_t b = 0; b < k / 32; b++) {
-        const uint32_t qh = ld32(x[b].qh);
-        int si = 0;
-        for (int j = 0; j < 16; j++) {
-            const int v0 = ((x[b].qs[j] & 0xF) | (int)((qh >> j) & 1) << 4) - 16;
-            const int v1 = ((x[b].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - 16;
-            si += v0 * y[b].qs[j] + v1 * y[b].qs[j + 16];
-        }
+        const int si = q5_block_dot(x[b].qs, x[b].qh, y[b].qs, 16);
         s += (float)si * (ig_f16_to_f32(x[b].d) * y[b].d);
     }
     return s;
@@ -171,13 +178,7 @@ static float dot_q5_1(int64_t k, const void *w, const void *a) {
     const cpu_q8a *y = a;
     float s = 0;
     for (int64_t b = 0; b < k / 32; b++) {
-        const uint32_t qh = ld32(x[b].qh);
-        int si = 0;
-        for (int j = 0; j < 16; j++) {
-            const int v0 = (x[b].qs[j] & 0xF) | (int)((qh >> j) & 1) << 4;
-            const int v1 = (x[b].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
-            si += v0 * y[b].qs[j] + v1 * y[b].qs[j + 16];
-        }
+        const int si = q5_block_dot(x[b].qs, x[b].qh, y[b].qs, 0);
         s += (float)si * (ig_f16_to_f32(x[b].d) * y[b].d) + ig_f16_to_f32(x[b].m) * y[b].s;
     }
     return s;
