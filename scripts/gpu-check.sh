@@ -9,7 +9,7 @@
 # run (A/B of the backend's switches), e.g.
 #   GPU_CHECK_AB='INGOT_CUDA_NO_FUSE=1;INGOT_CUDA_PF_MB=0 INGOT_CUDA_PF_ATT_MB=0'
 # (default: without PDL). GPU_CHECK_ITERS: bench repetitions (20).
-# GPU_CHECK_BENCH_AB: the same for `ingot bench -v` of the Q4_0 model.
+# GPU_CHECK_BENCH_AB: the same for `ingot bench -v` of both 7B models.
 # GPU_CHECK_TRACE=1: also the kernel timeline of a decode step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -93,13 +93,13 @@ if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_MODELS:-}" ]; then
     -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" > "$OUT/ingot-bench.md" 2>"$OUT/ingot-bench.err"
   echo "ingot bench rc=$? ($(( $(date +%s) - t0 ))s)"
   # GPU_CHECK_BENCH_AB: ';'-separated env settings, each one more `ingot
-  # bench -v` of the Q4_0 model (its scratch allocations in the log)
+  # bench -v` of both models (their scratch allocations in the log)
   IFS=';' read -ra BAB <<< "${GPU_CHECK_BENCH_AB:-}"
   i=0
   for v in "${BAB[@]}"; do
     i=$((i + 1))
     { echo "== $v"; env $v timeout 200 "$B/ingot" bench -v --backend cuda -p 512 -n 128 -r 3 \
-        -m "$M/llama2-7b-Q4_0.gguf" 2>&1; } > "$OUT/ingot-bench-ab$i.log"
+        -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" 2>&1; } > "$OUT/ingot-bench-ab$i.log"
     echo "ingot bench ($v) rc=$? ($(( $(date +%s) - t0 ))s)"
   done
   for be in cpu cuda; do

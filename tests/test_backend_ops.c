@@ -309,8 +309,9 @@ static void test_fused(void) {
 /* One llama decode layer through the op table, as src/model/forward.c
  * issues it. The CUDA backend fuses across ops here (rotation + KV store
  * into the Q/K/V launch, the merge of attention chunks and its q8_1 output,
- * RMSNorm into the residual launch, SwiGLU into gate/up): every
- * intermediate and the KV cache rows must still match the CPU. */
+ * RMSNorm into the residual launch and the products that read it, SwiGLU
+ * into gate/up or down): every intermediate and the KV cache rows must
+ * still match the CPU. */
 static void test_fused_layer(void) {
     const uint32_t types[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K, IG_TYPE_F16};
     const int n_head = 8, n_head_kv = 2, hd = 64, E = n_head * hd, KV = n_head_kv * hd, F = 768;
@@ -320,6 +321,7 @@ static void test_fused_layer(void) {
             /* a long context (many attention chunks), short ones, and one cache
              * small enough for a single chunk (no merge) */
             const int p0 = ti == 1 ? 2000 : 60 + 7 * ti, n_ctx = ti == 3 ? 96 : 4096;
+            const bool consume = ti % 2 == 0;
             wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(t, KV, E), wo = wpair_new(t, E, E);
             wpair wg = wpair_new(t, F, E), wu = wpair_new(t, F, E), wd = wpair_new(t, E, F);
             wpair an = wpair_f32(E, 0.8f, 1.2f), fn = wpair_f32(E, 0.8f, 1.2f), on = wpair_f32(E, 0.8f, 1.2f);
@@ -365,6 +367,9 @@ static void test_fused_layer(void) {
                 I->matmul(B, S(h), W(wd), NULL, S(fa), n);
                 I->add(B, S(x), S(x), S(h), (size_t)n * E);
                 I->rms_norm(B, S(h2), S(x), W(on), n, E, 1e-5f);
+                /* a product reading the norm (CUDA, one token: the norm runs
+                 * inside it), or nothing (the norm runs on its own) */
+                if (consume) I->matmul(B, S(q), W(wq), NULL, S(h2), n);
 #undef S
 #undef W
             }
@@ -376,16 +381,20 @@ static void test_fused_layer(void) {
              * looser bounds, dominated by the q8 activations. */
             double thr = t == IG_TYPE_F16 ? 5e-4 : ingot_type_block_size(t) == 256 ? 2e-2 : 5e-3;
             char what[96];
-#define EXPECT(name, pr, cnt)                                                              \
-    snprintf(what, sizeof what, "fused layer %s n=%d: %s", ingot_type_name(t), n, name); \
-    expect(what, &(pr), (cnt), thr)
-            if (n > 1) { /* one token: the rotation may happen inside the attention (backend.h) */
-                EXPECT("q (rotated)", q, (size_t)n * E);
+#define EXPECT(name, pr, cnt)                                                                  \
+    do {                                                                                       \
+        snprintf(what, sizeof what, "fused layer %s n=%d: %s", ingot_type_name(t), n, name); \
+        expect(what, &(pr), (cnt), thr);                                                       \
+    } while (0)
+            if (n > 1) { /* one token: the rotation may happen inside the attention, and
+                          * SwiGLU in place inside the down projection (backend.h) */
+                if (!consume) EXPECT("q (rotated)", q, (size_t)n * E);
                 EXPECT("k (rotated)", k, (size_t)n * KV);
+                EXPECT("swiglu", fa, (size_t)n * F);
             }
+            if (consume) EXPECT("next q", q, (size_t)n * E);
             EXPECT("v", v, (size_t)n * KV);
             EXPECT("attention", att, (size_t)n * E);
-            EXPECT("swiglu", fa, (size_t)n * F);
             EXPECT("up", fb, (size_t)n * F);
             EXPECT("down", h, (size_t)n * E);
             EXPECT("residual", x, (size_t)n * E);
@@ -737,6 +746,10 @@ int main(void) {
     with_env("INGOT_CUDA_FUSE", "15", test_fused_layer);
     /* and with the rope + KV store as its own kernel */
     with_env("INGOT_CUDA_FUSE", "8", test_fused_layer);
+    /* and without the 32-row residual launches that take RMSNorm and
+     * SwiGLU (FUSE_BLK) */
+    with_env("INGOT_CUDA_FUSE", "24", test_fused_layer);
+    with_env("INGOT_CUDA_FUSE", "24", test_fused);
     /* the decode kernels that stage weights through shared memory (off
      * by default, kept for other cards) */
     with_env("INGOT_CUDA_MV_SMEM", "1", test_matmul);

@@ -110,7 +110,10 @@ typedef struct ig_backend_iface {
      * h / (n_head / n_head_kv). */
     void (*attention)(ig_backend *be, float *out, const float *q, int ld_q, const void *k_cache,
                       const void *v_cache, int n, const int32_t *pos, const ig_attn *a);
-    /* out = silu(gate) * up over count values. */
+    /* out = silu(gate) * up over count values. When out is gate or up (in
+     * place) and the next op is a matmul reading out, a backend may compute
+     * the activation inside that matmul instead (CUDA does for one token):
+     * the matmul's result is the same, but out is then unspecified. */
     void (*swiglu)(ig_backend *be, float *out, const float *gate, const float *up, size_t count);
     /* x = gelu(x) (tanh approximation, as GPT-2 and ggml). */
     void (*gelu)(ig_backend *be, float *x, size_t count);

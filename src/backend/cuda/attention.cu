@@ -681,11 +681,7 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         if (nsplit > 1 && !x.cnt)
             cu_launch(c, k_attn_combine, dim3(a->n_head, n), dim3(hd < 128 ? 128 : 256), 0, out, (const float *)part,
                       a->n_head, hd, nsplit);
-        if (q8) {
-            c->q8_src = out;
-            c->q8_count = (size_t)n * cols;
-            c->q8_buf = qb;
-        }
+        if (q8) q8_set(c, out, (size_t)n * cols, qb);
         return;
     }
     if (attn_prefill_tc(c, out, q, ld_q, kc, vc, n, pos, a)) return;

@@ -109,8 +109,7 @@ size_t cu_taken(cuda_ctx *c) {
 /* ---- caches of converted activations -------------------------------------- */
 
 static void inval_all(cuda_ctx *c) {
-    c->q8_src = NULL;
-    c->q8_buf = NULL;
+    q8_set(c, NULL, 0, NULL);
     c->f16x_src = NULL;
 }
 
@@ -210,6 +209,15 @@ static void flush_ra(cuda_ctx *c) {
  * order. A held rope + KV store never coexists with either (holding it
  * flushed them, and any later op flushes it first). */
 static void flush(cuda_ctx *c) {
+    /* pending (FUSE_BLK) norm / SwiGLU: nothing took them, run them */
+    if (c->dg.on) {
+        c->dg.on = false;
+        cu_swiglu(c, c->dg.out, c->dg.g, c->dg.u, c->dg.count, true);
+    }
+    if (c->dn.on) {
+        c->dn.on = false;
+        cu_rms_norm(c, c->dn.out, c->dn.x, c->dn.w, NULL, 1, c->dn.d, c->dn.eps, false, true);
+    }
     flush_ra(c);
     flush_mv(c);
     flush_ropes(c);
@@ -428,10 +436,27 @@ static void cuda_rms_norm(ig_backend *be, float *out, const float *x, const ig_w
         p->epi.eps = eps;
         flush(c);
         inval_all(c);
-        c->q8_src = out;
-        c->q8_count = (size_t)n * d;
-        c->q8_buf = cu_q8_other(c, c->pend_in_q8);
+        q8_set(c, out, (size_t)n * d, cu_q8_other(c, c->pend_in_q8));
         return;
+    }
+    /* FUSE_BLK: the held residual launch (one CTA per 32 rows) writes
+     * q8_1(sum * w) and the sums of squares; the norm stays pending for
+     * the matmuls that read `out` */
+    if ((c->fuse & FUSE_BLK) && c->pend_active && p->nd == 1 && p->d[0].out2 == x && p->epi.kind == EPI_NONE &&
+        n == 1 && p->n == 1 && p->d[0].rows == d && w && w->type == IG_TYPE_F32 && q8_fits(c, 1, d)) {
+        p->epi.kind = EPI_NQ;
+        if (cu_mv_blk_ok(c, p)) {
+            p->epi.w = (const float *)w->data;
+            flush(c);
+            inval_all(c);
+            cu_dnorm *dn = &c->dn;
+            dn->on = true;
+            dn->out = out, dn->x = x, dn->w = (const float *)w->data, dn->eps = eps, dn->d = d;
+            dn->q8 = cu_q8_other(c, c->pend_in_q8);
+            dn->write = true;
+            return;
+        }
+        p->epi.kind = EPI_NONE;
     }
     op_begin(be);
     inval_all(c);
@@ -505,8 +530,21 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
     bool join = c->pend_active && !p->closed && p->x == x && p->n == n && p->type == w->type && p->cols == cols &&
                 p->nd < MV_MAXDESC && !overlap(out, (size_t)n * rows * 4, x, (size_t)n * cols * 4);
     if (!join) {
+        /* a pending norm / SwiGLU whose output this reads goes with it */
+        cu_dnorm dn = c->dn;
+        cu_dglu dg = c->dg;
+        const bool qt = L.qk > 1;
+        dn.on = dn.on && x == dn.out && n == 1 && qt;
+        dg.on = dg.on && x == dg.out && n == 1 && qt;
+        if (dn.on) c->dn.on = false;
+        if (dg.on) c->dg.on = false;
         flush(c);
+        /* or the q8_1 the products of a norm left (mixed types: Q/K/V of
+         * a Q4_K_M file are q4_K, q4_K, q6_K) */
+        if (!dn.on && c->q8_sc.on && x == c->q8_src && n == 1 && qt && cols == c->q8_sc.d) dn = c->q8_sc;
         memset(p, 0, sizeof *p);
+        p->nrm = dn;
+        p->glu = dg;
         p->type = w->type;
         p->cols = cols;
         p->n = n;
@@ -532,7 +570,7 @@ static void cuda_add(ig_backend *be, float *out, const float *a, const float *b,
             d->res = res;
             d->out2 = out;
             /* held: an rms_norm of the sum may still join the launch */
-            if (c->fuse & FUSE_NORM) p->closed = true;
+            if (c->fuse & (FUSE_NORM | FUSE_BLK)) p->closed = true;
             else flush(c);
             return;
         }
@@ -679,13 +717,16 @@ static void cuda_swiglu(ig_backend *be, float *out, const float *gate, const flo
         p->epi.out = out;
         flush(c);
         inval_all(c);
-        c->q8_src = out;
-        c->q8_count = count;
-        c->q8_buf = cu_q8_other(c, c->pend_in_q8);
+        q8_set(c, out, count, cu_q8_other(c, c->pend_in_q8));
         return;
     }
     op_begin(be);
     inval_all(c);
+    if (c->fuse & FUSE_BLK) { /* the down projection that reads out may take it */
+        c->dg.on = true;
+        c->dg.out = out, c->dg.g = gate, c->dg.u = up, c->dg.count = count;
+        return;
+    }
     cu_swiglu(c, out, gate, up, count, true);
 }
 
@@ -974,9 +1015,13 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     /* the second q8 buffer (fused epilogues) and the zeroed arrival counters */
     if (c->err == INGOT_OK) cu_scratch(c, SCR_Q8B, q8_bytes(MV_MAXN, 32768));
     if (c->err == INGOT_OK) {
-        CU_CHECK(c, cudaMalloc((void **)&c->cnt, NCNT * sizeof(unsigned)));
-        if (c->cnt) CU_CHECK(c, cudaMemsetAsync(c->cnt, 0, NCNT * sizeof(unsigned), c->stream));
+        /* the counters, then the partial sums of squares (EPI_NQ) */
+        const size_t cb = NCNT * sizeof(unsigned) + PSS_MAX * sizeof(float);
+        CU_CHECK(c, cudaMalloc((void **)&c->cnt, cb));
+        if (c->cnt) CU_CHECK(c, cudaMemsetAsync(c->cnt, 0, cb, c->stream));
         CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        c->pss = (float *)(c->cnt + NCNT);
+        cu_mv_init(c);
     }
     {
         const char *f = getenv("INGOT_CUDA_FUSE");
@@ -985,7 +1030,7 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
          * own PDL-chained kernels on H100 (v5) */
         c->fuse = getenv("INGOT_CUDA_NO_FUSE") ? 0u
                   : f                          ? (unsigned)strtoul(f, NULL, 0) & FUSE_ALL
-                                               : (unsigned)(FUSE_ATTN | FUSE_ROPE_ATT);
+                                               : (unsigned)(FUSE_ATTN | FUSE_ROPE_ATT | FUSE_BLK);
     }
     {
         const char *e2 = getenv("INGOT_CUDA_PF_ATT_MB");

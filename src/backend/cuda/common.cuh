@@ -82,8 +82,8 @@ typedef struct mv_desc {
  *           each 32-row group;
  * EPI_ROPE: d[0]/d[1] (q/k) rotated in place, d[1]/d[2] (k/v) also stored
  *           in the KV cache rows pos[i], per CTA (pairs are adjacent rows). */
-enum { EPI_NONE, EPI_NORM, EPI_GLU, EPI_ROPE };
-enum { FUSE_NORM = 1, FUSE_GLU = 2, FUSE_ROPE = 4, FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_ALL = 31 };
+enum { EPI_NONE, EPI_NORM, EPI_GLU, EPI_ROPE, EPI_NQ, EPI_SC };
+enum { FUSE_NORM = 1, FUSE_GLU = 2, FUSE_ROPE = 4, FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_BLK = 32, FUSE_ALL = 63 };
 typedef struct mv_epi {
     int kind;
     const float *w;        /* NORM: weight [d] */
@@ -110,7 +110,37 @@ typedef struct cu_rope_att {
     ig_rope r;             /* for the unfused fallback */
 } cu_rope_att;
 
+/* FUSE_BLK (one token): no RMSNorm or SwiGLU kernel of their own.
+ * - A residual-add matvec whose rows are a multiple of 32 runs with one CTA
+ *   per 32 rows (k_mv_r), so a CTA owns whole q8_1 blocks of its output. An
+ *   rms_norm of the sum that follows becomes its epilogue EPI_NQ: each CTA
+ *   writes q8_1(sum * w) for its 32 rows and their sum of squares (pss).
+ *   The norm is then pending (cu_dnorm): the matvecs reading its output take
+ *   the q8_1 and scale their dot products by rsqrt(sum(pss)/d + eps)
+ *   (EPI_SC; CTA 0 also writes the f32 output). Anything else first runs
+ *   the norm as its own kernel.
+ * - swiglu() is pending too (cu_dglu): the matvec reading its output runs
+ *   it in its prologue (k_mv_r, each CTA for the whole row, in shared
+ *   memory). */
+typedef struct cu_dnorm {
+    bool on;
+    float *out;
+    const float *x, *w;
+    float eps;
+    int d;
+    void *q8;           /* q8_1 of x * w, unnormalized */
+    bool write;         /* the products also write out (the first ones do) */
+} cu_dnorm;
+typedef struct cu_dglu {
+    bool on;
+    float *out;
+    const float *g, *u;
+    size_t count;
+} cu_dglu;
+
 typedef struct mv_batch {
+    cu_dnorm nrm;          /* the input is a pending norm's output */
+    cu_dglu glu;           /* the input is a pending SwiGLU's output */
     mv_desc d[MV_MAXDESC];
     int nd;
     uint32_t type;
@@ -129,6 +159,7 @@ typedef struct wsucc {
 } wsucc;
 #define SUCC_SLOTS 1024
 #define NCNT 65536         /* arrival counters for the fused epilogues */
+#define PSS_MAX 4096       /* EPI_NQ: rows / 32 of the normed vector */
 
 typedef struct cuda_ctx {
     int device;
@@ -157,6 +188,9 @@ typedef struct cuda_ctx {
     const float *q8_src;
     size_t q8_count;
     void *q8_buf;
+    /* FUSE_BLK: q8_buf holds q8_1(x * w) of the norm q8_src is the output
+     * of, unnormalized (products scale by its sums of squares) */
+    cu_dnorm q8_sc;
     /* f16 copy of an activation matrix for the tensor-core path. */
     const float *f16x_src;
     int f16x_n, f16x_cols;
@@ -184,9 +218,23 @@ typedef struct cuda_ctx {
     const void *last_w;     /* Q pointer of the last matmul's weight */
     bool succ_dirty;        /* a weight got its first successor since the last replay */
     void *pend_in_q8;       /* q8 buffer the last matrix-vector launch read */
+    cu_dnorm dn;            /* FUSE_BLK: a norm not run yet */
+    cu_dglu dg;             /* FUSE_BLK: a SwiGLU not run yet */
+    float *pss;             /* PSS_MAX partial sums of squares (EPI_NQ) */
+    int mvr_smem_max;       /* dynamic shared memory k_mv_r may take (GLU) */
+    int mvr_nw;             /* warps of k_mv_r for the lighter types: 32 or 16 */
+    bool mvr_pf;            /* k_mv_r GLU: L2 prefetch of the CTA's rows */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;
+
+/* The q8_1 copy of count activations at src is now in buf. */
+static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf) {
+    c->q8_src = src;
+    c->q8_count = count;
+    c->q8_buf = buf;
+    c->q8_sc.on = false;
+}
 
 /* Launch a kernel on the context's stream (PDL where the device has it). */
 template <typename... KArgs, typename... Args>
@@ -547,6 +595,10 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
 /* matvec.cu */
 void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols);
 void cu_mv_launch(cuda_ctx *c, const mv_batch *b);
+/* FUSE_BLK: can this batch run one CTA per 32 rows (k_mv_r)? */
+bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b);
+/* Once at start: shared-memory limits of the kernels that need more. */
+void cu_mv_init(cuda_ctx *c);
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
                qlayout L, int nb_row);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */

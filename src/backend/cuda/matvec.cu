@@ -32,14 +32,13 @@ static __global__ void k_quantize_q8(const float *__restrict__ x, int8_t *__rest
 }
 
 void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols) {
-    if (c->q8_src == x && c->q8_count == (size_t)n * cols && c->q8_buf) return;
+    if (c->q8_src == x && c->q8_count == (size_t)n * cols && c->q8_buf && !c->q8_sc.on) return;
     void *buf = cu_scratch(c, SCR_Q8, q8_bytes(n, cols));
-    c->q8_buf = buf;
+    q8_set(c, NULL, 0, buf);
     if (!buf) return;
     int nblk = n * cols / 32;
     cu_launch(c, k_quantize_q8, dim3((nblk + 7) / 8), dim3(256), 0, x, (int8_t *)buf, q8_ds(buf, n, cols), nblk);
-    c->q8_src = x;
-    c->q8_count = (size_t)n * cols;
+    q8_set(c, x, (size_t)n * cols, buf);
 }
 
 /* ---- per-type dot products ------------------------------------------
@@ -321,9 +320,19 @@ typedef struct mv_params {
     const float2 *ds;
     const float *x;
     mv_epi e;
-    int8_t *exq;           /* NORM/GLU: q8_1 of e.out */
+    int8_t *exq;           /* NORM/GLU/NQ: q8_1 of e.out (NQ: of the sum * e.w) */
     float2 *eds;
     unsigned *cnt;
+    /* EPI_SC: the input q8_1 is of x * nw, unnormalized; the norm's sum of
+     * squares is the sum of nss partials; CTA 0 writes nh = the norm */
+    const float *pss, *nx, *nw;
+    float *nh;
+    int nss, ndim;
+    float neps;
+    float *pss_out;        /* EPI_NQ: one partial sum of squares per CTA */
+    const float *gg, *gu;  /* k_mv_r with SwiGLU prologue: gate, up */
+    float *gout;           /* ... and its f32 output (NULL: not written) */
+    int pf;                /* k_mv_r GLU: prefetch the CTA's rows into L2 first */
 } mv_params;
 
 #define MV_WARPS 4
@@ -530,6 +539,17 @@ static __device__ __forceinline__ void mv_dot(const typename mvq<T>::W *w, const
     }
 }
 
+/* EPI_SC, CTA 0 (every warp has a row): the pending norm's f32 output,
+ * which only other readers need (the products use the q8_1 and scale). */
+static __device__ __noinline__ void mv_norm_out(const float *nx, const float *nw, float *nh, int d, float scale) {
+    const float4 *x4 = (const float4 *)nx, *w4 = (const float4 *)nw;
+    float4 *h4 = (float4 *)nh;
+    for (int i = threadIdx.x; i < d / 4; i += MV_WARPS * 32) {
+        float4 x = __ldcg(x4 + i), w = w4[i];
+        h4[i] = make_float4(x.x * scale * w.x, x.y * scale * w.y, x.z * scale * w.z, x.w * scale * w.w);
+    }
+}
+
 template <int T, int NC, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const mv_params p) {
     typedef mvq<T> Q;
@@ -547,6 +567,10 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
         mv_load<T, NC>(wa, Qr, Sr, lane, ntask);
         pdl_wait();
         if (EPI == EPI_ROPE) rcs = mv_rope_cs(p, di, row);
+        /* the partial sums arrive while the first products are computed */
+        float ss = 0.0f;
+        if (EPI == EPI_SC)
+            for (int i = lane; i < p.nss; i += 32) ss += __ldcg(p.pss + i);
         for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
             mv_load<T, NC>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
             mv_dot<T, NC>(wa, p, t0, ntask, acc);
@@ -555,30 +579,18 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
         }
 #pragma unroll
         for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
+        if (EPI == EPI_SC) {
+            /* every warp sums the partials in the same order: one scale */
+            const float scale = rsqrtf(warp_sum(ss) / (float)p.ndim + p.neps);
+            acc[0] *= scale;
+            if (blockIdx.x == 0 && p.nh) mv_norm_out(p.nx, p.nw, p.nh, p.ndim, scale);
+        }
     } else {
-        if (EPI == EPI_NONE) return; /* no barrier to meet */
+        if (EPI == EPI_NONE || EPI == EPI_SC) return; /* no barrier to meet */
         pdl_wait();
     }
     mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
 }
-
-/* ---- one token, weights staged through shared memory ------------------
- * Each warp streams its row through a ring of NST stages of SB blocks
- * (Q and S parts, 16-byte cp.async copies that hold no registers). All NST
- * stages are requested before pdl_wait(): a CTA that became resident while
- * the previous kernel still runs (norm, attention, SwiGLU: DRAM otherwise
- * idle) has up to NST*SB blocks per warp in flight instead of the U tasks
- * per lane the register version can hold. A 4096-value row of q4_0, q4_K
- * or q6_K is two stages: all of it is prefetched. Off by default
- * (INGOT_CUDA_MV_SMEM=1): slower than the register kernels on H100, most
- * for the k-quants (bench/cuda/NOTES.md, v6). */
-template <int T> struct mvs { enum { SB = 8, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q4_0> { enum { SB = 64, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q4_1> { enum { SB = 64, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q5_0> { enum { SB = 64, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q5_1> { enum { SB = 64, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q8_0> { enum { SB = 32, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q2_K> { enum { SB = 16, NST = 4 }; };
 
 static __device__ __forceinline__ void cp16(void *smem, const void *g) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -598,6 +610,140 @@ template <int N> static __device__ __forceinline__ void cp_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 #endif
 }
+
+/* ---- one token, one CTA per 32 rows (FUSE_BLK) ------------------------
+ * A CTA owns whole q8_1 blocks of its output, so what the next product
+ * needs is ready when the CTA ends, without arrival counters: for a
+ * residual sum followed by RMSNorm (EPI_NQ) the q8_1 of sum * w and the
+ * block's sum of squares; the norm's 1/rms is applied by the consumer. GLU
+ * (down projection): each CTA computes silu(gate) * up for the whole row
+ * in shared memory first, instead of a SwiGLU kernel before it. NW warps,
+ * one row each per pass: 32 or 16 (INGOT_CUDA_MVR_NW) for the types whose
+ * kernels fit 64 registers, 16 for the others. */
+template <int T> struct mvr { enum { LIGHT = mvq<T>::MINB >= 8 }; };
+
+template <int T>
+static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, const int8_t *xq, const float2 *ds,
+                                                  int t0, int ntask, float &acc) {
+    typedef mvq<T> Q;
+#pragma unroll
+    for (int u = 0; u < Q::U; u++) {
+        int t = t0 + 32 * u;
+        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, t % Q::TPB);
+    }
+}
+
+/* Shared memory of the GLU prologue: gate and up (f32), then q8_1. */
+static __host__ __device__ __forceinline__ size_t mvr_smem(int cols) { return (size_t)cols * 9 + (size_t)cols / 4; }
+
+template <int T, bool GLU, int NW>
+static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
+    typedef mvq<T> Q;
+    extern __shared__ __align__(16) uint8_t smr[];
+    __shared__ float sv[32];
+    pdl_trigger();
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = blockIdx.x, cols = p.cols;
+    const mv_desc *d = &p.d[0];
+    const int nb = cols / Q::QK, ntask = nb * Q::TPB;
+    const size_t qrow = (size_t)nb * Q::QN, srow = s_row(nb, Q::SN);
+    typename Q::W wa[Q::U], wb[Q::U];
+    mv_load<T, 1>(wa, d->q + (size_t)(g * 32 + w) * qrow, d->s + (size_t)(g * 32 + w) * srow, lane, ntask);
+    /* the prologue below leaves DRAM idle: have the rows on their way */
+    if (GLU && p.pf && threadIdx.x == 0) {
+        l2_prefetch(d->q + (size_t)g * 32 * qrow, (unsigned)(32 * qrow));
+        if (srow) l2_prefetch(d->s + (size_t)g * 32 * srow, (unsigned)(32 * srow));
+    }
+    const bool nq = p.pss_out != NULL;
+    float gw = 0.0f, bv = 0.0f, rv = 0.0f;
+    if (w == 0) {
+        if (nq) gw = p.e.w[g * 32 + lane];
+        if (d->bias) bv = d->bias[g * 32 + lane];
+    }
+    const int8_t *xq = p.xq;
+    const float2 *ds = p.ds;
+    if (GLU) {
+        /* gate and up land in shared memory in one round trip (cp.async:
+         * no registers held while the weights above are in flight) */
+        float *sg = (float *)smr, *su = sg + cols;
+        const int c4 = cols / 4;
+        pdl_wait();
+        for (int f = threadIdx.x; f < c4; f += NW * 32) {
+            cp16(sg + 4 * f, p.gg + 4 * f);
+            cp16(su + 4 * f, p.gu + 4 * f);
+        }
+        cp_commit();
+        if (w == 0 && d->out2) rv = d->res[g * 32 + lane];
+        cp_wait<0>();
+        __syncthreads();
+        int8_t *sxq = (int8_t *)(su + cols);
+        float2 *sds = (float2 *)(sxq + cols);
+        for (int f0 = 0; f0 < c4; f0 += NW * 32) { /* uniform: q8_put4 is warp-wide */
+            const int f = f0 + threadIdx.x;
+            const bool ok = f < c4;
+            float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (ok) {
+                float4 a = ((const float4 *)sg)[f], b = ((const float4 *)su)[f];
+                h = make_float4(a.x / (1.0f + expf(-a.x)) * b.x, a.y / (1.0f + expf(-a.y)) * b.y,
+                                a.z / (1.0f + expf(-a.z)) * b.z, a.w / (1.0f + expf(-a.w)) * b.w);
+                if (g == 0 && p.gout) ((float4 *)p.gout)[f] = h;
+            }
+            q8_put4(h, ok, sxq, sds, (size_t)f * 4);
+        }
+        __syncthreads();
+        xq = sxq;
+        ds = sds;
+    } else {
+        pdl_wait();
+        if (w == 0 && d->out2) rv = d->res[g * 32 + lane];
+    }
+    for (int r = w; r < 32; r += NW) {
+        const int row = g * 32 + r;
+        const uint8_t *Qr = d->q + (size_t)row * qrow, *Sr = d->s + (size_t)row * srow;
+        if (r != w) mv_load<T, 1>(wa, Qr, Sr, lane, ntask);
+        float acc = 0.0f;
+        for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
+            mv_load<T, 1>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
+            mv_dot_set<T>(wa, xq, ds, t0, ntask, acc);
+            mv_load<T, 1>(wa, Qr, Sr, t0 + 64 * Q::U, ntask);
+            mv_dot_set<T>(wb, xq, ds, t0 + 32 * Q::U, ntask, acc);
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) sv[r] = acc;
+    }
+    __syncthreads();
+    if (w == 0) {
+        const int row = g * 32 + lane;
+        const float v = sv[lane] + bv;
+        d->out[row] = v;
+        if (d->out2) {
+            const float xn = rv + v;
+            d->out2[row] = xn;
+            if (nq) {
+                q8_put(xn * gw, p.exq, p.eds, row);
+                const float ss = warp_sum(xn * xn);
+                if (lane == 0) p.pss_out[g] = ss;
+            }
+        }
+    }
+}
+
+/* ---- one token, weights staged through shared memory ------------------
+ * Each warp streams its row through a ring of NST stages of SB blocks
+ * (Q and S parts, 16-byte cp.async copies that hold no registers). All NST
+ * stages are requested before pdl_wait(): a CTA that became resident while
+ * the previous kernel still runs (norm, attention, SwiGLU: DRAM otherwise
+ * idle) has up to NST*SB blocks per warp in flight instead of the U tasks
+ * per lane the register version can hold. A 4096-value row of q4_0, q4_K
+ * or q6_K is two stages: all of it is prefetched. Off by default
+ * (INGOT_CUDA_MV_SMEM=1): slower than the register kernels on H100, most
+ * for the k-quants (bench/cuda/NOTES.md, v6). */
+template <int T> struct mvs { enum { SB = 8, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q4_0> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q4_1> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q5_0> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q5_1> { enum { SB = 64, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q8_0> { enum { SB = 32, NST = 4 }; };
+template <> struct mvs<IG_TYPE_Q2_K> { enum { SB = 16, NST = 4 }; };
 
 /* Stage s of a row (blocks s*SB ..) into buf: Q parts, then S parts. */
 template <int T>
@@ -757,7 +903,7 @@ template <int EPI> static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const m
 
 template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
-    if (NC == 1 && c->mv_smem && mv_dispatch_s<EPI>(c, type, p, grid)) return;
+    if (NC == 1 && EPI != EPI_SC && c->mv_smem && mv_dispatch_s<EPI>(c, type, p, grid)) return;
     switch (type) {
     case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC, EPI>)); break;
     case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC, EPI>)); break;
@@ -780,7 +926,86 @@ static bool is_float_type(uint32_t t) {
     return t == IG_TYPE_F32 || t == IG_TYPE_F16 || t == IG_TYPE_BF16;
 }
 
-void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
+template <bool GLU> static bool mvr_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid, size_t smem) {
+    switch (type) {
+#define R(T)                                                                                \
+    case T:                                                                                 \
+        if (mvr<T>::LIGHT && c->mvr_nw == 32)                                              \
+            cu_launch(c, k_mv_r<T, GLU, mvr<T>::LIGHT ? 32 : 16>, dim3(grid), dim3(1024), smem, p); \
+        else cu_launch(c, k_mv_r<T, GLU, 16>, dim3(grid), dim3(512), smem, p);             \
+        return true;
+    R(IG_TYPE_Q4_0) R(IG_TYPE_Q4_1) R(IG_TYPE_Q5_0) R(IG_TYPE_Q5_1) R(IG_TYPE_Q8_0)
+    R(IG_TYPE_Q2_K) R(IG_TYPE_Q3_K) R(IG_TYPE_Q4_K) R(IG_TYPE_Q5_K) R(IG_TYPE_Q6_K)
+#undef R
+    default: return false;
+    }
+}
+
+template <int T> static void mvr_init(cuda_ctx *c, int bytes) {
+    if (cudaFuncSetAttribute(k_mv_r<T, true, mvr<T>::LIGHT ? 32 : 16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             bytes) != cudaSuccess ||
+        cudaFuncSetAttribute(k_mv_r<T, true, 16>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        c->mvr_smem_max = 0; /* the SwiGLU prologue stays a kernel of its own */
+    }
+}
+
+void cu_mv_init(cuda_ctx *c) {
+    const char *e = getenv("INGOT_CUDA_MVR_NW"), *f = getenv("INGOT_CUDA_MVR_PF");
+    c->mvr_nw = e && atoi(e) == 16 ? 16 : 32;
+    c->mvr_pf = f ? atoi(f) != 0 : true;
+    int optin = 0;
+    cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->device);
+    /* room for the static part; beyond ~200 KiB nothing is left for L1 */
+    int bytes = optin - 1024 < 200 * 1024 ? optin - 1024 : 200 * 1024;
+    c->mvr_smem_max = bytes > 0 ? bytes : 0;
+    if (!c->mvr_smem_max) return;
+    mvr_init<IG_TYPE_Q4_0>(c, bytes), mvr_init<IG_TYPE_Q4_1>(c, bytes), mvr_init<IG_TYPE_Q5_0>(c, bytes);
+    mvr_init<IG_TYPE_Q5_1>(c, bytes), mvr_init<IG_TYPE_Q8_0>(c, bytes), mvr_init<IG_TYPE_Q2_K>(c, bytes);
+    mvr_init<IG_TYPE_Q3_K>(c, bytes), mvr_init<IG_TYPE_Q4_K>(c, bytes), mvr_init<IG_TYPE_Q5_K>(c, bytes);
+    mvr_init<IG_TYPE_Q6_K>(c, bytes);
+}
+
+static bool al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+static bool overlaps(const void *a, size_t na, const void *b, size_t nb) {
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + nb && y < x + na;
+}
+
+bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b) {
+    if (!(c->fuse & FUSE_BLK) || b->n != 1 || b->nd != 1 || is_float_type(b->type) || b->d[0].rows % 32 ||
+        b->d[0].rows / 32 > PSS_MAX || b->nrm.on)
+        return false;
+    if (b->epi.kind != EPI_NONE && b->epi.kind != EPI_NQ) return false;
+    if (b->glu.on)
+        return mvr_smem(b->cols) <= (size_t)c->mvr_smem_max && al16(b->glu.g) && al16(b->glu.u) &&
+               (size_t)b->cols == b->glu.count;
+    return b->d[0].out2 != NULL;
+}
+
+/* Can the products take the pending norm's q8_1 and scale (EPI_SC)? */
+static bool sc_ok(const mv_batch *b) {
+    if (b->n != 1 || is_float_type(b->type) || b->epi.kind != EPI_NONE || b->d[0].rows < MV_WARPS ||
+        b->cols != b->nrm.d || b->cols / 32 > PSS_MAX || !al16(b->nrm.x) || !al16(b->nrm.w) || !al16(b->nrm.out))
+        return false;
+    for (int i = 0; i < b->nd; i++)
+        if (b->d[i].out2) return false;
+    return true;
+}
+
+void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
+    mv_batch bb = *b0;
+    const mv_batch *b = &bb;
+    /* a pending SwiGLU / norm these kernels cannot take runs first */
+    if (bb.glu.on && !cu_mv_blk_ok(c, &bb)) {
+        cu_swiglu(c, bb.glu.out, bb.glu.g, bb.glu.u, bb.glu.count, true);
+        bb.glu.on = false;
+    }
+    if (bb.nrm.on && !sc_ok(&bb)) {
+        cu_rms_norm(c, bb.nrm.out, bb.nrm.x, bb.nrm.w, NULL, 1, bb.nrm.d, bb.nrm.eps, false, true);
+        bb.nrm.on = false;
+    }
     mv_params p;
     memset(&p, 0, sizeof p);
     p.nd = b->nd;
@@ -790,7 +1015,30 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
     p.e = b->epi;
     p.cnt = c->cnt;
     void *in_buf = NULL;
-    if (!is_float_type(b->type)) {
+    if (b->glu.on) {
+        p.gg = b->glu.g;
+        p.gu = b->glu.u;
+        p.pf = c->mvr_pf;
+        /* out aliasing gate or up (forward.c: in place) stays unwritten:
+         * other CTAs still read them (backend.h allows it) */
+        size_t nb = b->glu.count * 4;
+        bool alias = overlaps(b->glu.out, nb, b->glu.g, nb) || overlaps(b->glu.out, nb, b->glu.u, nb);
+        if (!alias && al16(b->glu.out)) p.gout = b->glu.out;
+        else if (!alias) { /* unaligned: its own kernel, then the products read its q8_1 */
+            cu_swiglu(c, b->glu.out, b->glu.g, b->glu.u, b->glu.count, false);
+        }
+    } else if (b->nrm.on) {
+        in_buf = b->nrm.q8;
+        p.xq = (const int8_t *)in_buf;
+        p.ds = q8_ds(in_buf, 1, b->cols);
+        p.pss = c->pss;
+        p.nss = b->cols / 32;
+        p.ndim = b->cols;
+        p.neps = b->nrm.eps;
+        p.nx = b->nrm.x;
+        p.nw = b->nrm.w;
+        p.nh = b->nrm.write ? b->nrm.out : NULL;
+    } else if (!is_float_type(b->type)) {
         cu_quantize_q8(c, b->x, b->n, b->cols);
         in_buf = c->q8_buf;
         if (!in_buf) return;
@@ -798,11 +1046,12 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
         p.ds = q8_ds(in_buf, b->n, b->cols);
     }
     c->pend_in_q8 = in_buf;
-    if (p.e.kind == EPI_NORM || p.e.kind == EPI_GLU) {
+    if (p.e.kind == EPI_NORM || p.e.kind == EPI_GLU || p.e.kind == EPI_NQ) {
         void *ob = cu_q8_other(c, in_buf);
         if (!ob) return;
         p.exq = (int8_t *)ob;
         p.eds = q8_ds(ob, b->n, b->d[0].rows);
+        if (p.e.kind == EPI_NQ) p.pss_out = c->pss;
     }
     int grid = 0;
     for (int i = 0; i < b->nd; i++) {
@@ -811,6 +1060,21 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b) {
         grid += (b->d[i].rows + MV_WARPS - 1) / MV_WARPS;
     }
     if (grid == 0) return;
+
+    if (cu_mv_blk_ok(c, b)) {
+        bool ok = b->glu.on ? mvr_dispatch<true>(c, b->type, p, b->d[0].rows / 32, mvr_smem(b->cols))
+                            : mvr_dispatch<false>(c, b->type, p, b->d[0].rows / 32, 0);
+        if (!ok) cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "matmul: weight type");
+        return;
+    }
+    if (b->nrm.on) {
+        mv_dispatch<1, EPI_SC>(c, b->type, p, grid);
+        /* later products reading out (one of another type) take it too */
+        q8_set(c, b->nrm.out, (size_t)b->cols, b->nrm.q8);
+        c->q8_sc = b->nrm;
+        c->q8_sc.write = false;
+        return;
+    }
 
     /* epilogues exist for one token (the backend fuses only then) */
     if (p.e.kind != EPI_NONE && b->n != 1) {

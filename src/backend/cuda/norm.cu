@@ -131,11 +131,7 @@ void cu_rms_norm(cuda_ctx *c, float *out, const float *x, const float *w, const 
         ds = q8_ds(buf, n, d);
     }
     cu_launch(c, k_norm, dim3(n), dim3(threads), 0, out, x, w, b, d, eps, layer ? 1 : 0, xq, ds);
-    if (q8) {
-        c->q8_src = out;
-        c->q8_count = (size_t)n * d;
-        c->q8_buf = xq;
-    }
+    if (q8) q8_set(c, out, (size_t)n * d, xq);
 }
 
 /* ---- elementwise ------------------------------------------------------- */
@@ -207,9 +203,7 @@ void cu_swiglu(cuda_ctx *c, float *out, const float *g, const float *u, size_t c
         int nblk = (int)(count / 32);
         cu_launch(c, k_swiglu_q8, dim3((nblk + 7) / 8), dim3(256), 0, out, g, u, nblk, (int8_t *)buf,
                   q8_ds(buf, 1, (int)count));
-        c->q8_src = out;
-        c->q8_count = count;
-        c->q8_buf = buf;
+        q8_set(c, out, count, buf);
         return;
     }
     cu_launch(c, k_swiglu, dim3(grid_for(count, 256)), dim3(256), 0, out, g, u, count);
