@@ -223,7 +223,6 @@ typedef struct cuda_ctx {
     float *pss;             /* PSS_MAX partial sums of squares (EPI_NQ) */
     int mvr_smem_max;       /* dynamic shared memory k_mv_r may take (GLU) */
     int mvr_nw;             /* warps of k_mv_r for the lighter types: 32 or 16 */
-    bool mvr_pf;            /* k_mv_r GLU: L2 prefetch of the CTA's rows */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;

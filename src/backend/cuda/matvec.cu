@@ -332,7 +332,6 @@ typedef struct mv_params {
     float *pss_out;        /* EPI_NQ: one partial sum of squares per CTA */
     const float *gg, *gu;  /* k_mv_r with SwiGLU prologue: gate, up */
     float *gout;           /* ... and its f32 output (NULL: not written) */
-    int pf;                /* k_mv_r GLU: prefetch the CTA's rows into L2 first */
 } mv_params;
 
 #define MV_WARPS 4
@@ -648,11 +647,6 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
     const size_t qrow = (size_t)nb * Q::QN, srow = s_row(nb, Q::SN);
     typename Q::W wa[Q::U], wb[Q::U];
     mv_load<T, 1>(wa, d->q + (size_t)(g * 32 + w) * qrow, d->s + (size_t)(g * 32 + w) * srow, lane, ntask);
-    /* the prologue below leaves DRAM idle: have the rows on their way */
-    if (GLU && p.pf && threadIdx.x == 0) {
-        l2_prefetch(d->q + (size_t)g * 32 * qrow, (unsigned)(32 * qrow));
-        if (srow) l2_prefetch(d->s + (size_t)g * 32 * srow, (unsigned)(32 * srow));
-    }
     const bool nq = p.pss_out != NULL;
     float gw = 0.0f, bv = 0.0f, rv = 0.0f;
     if (w == 0) {
@@ -951,9 +945,8 @@ template <int T> static void mvr_init(cuda_ctx *c, int bytes) {
 }
 
 void cu_mv_init(cuda_ctx *c) {
-    const char *e = getenv("INGOT_CUDA_MVR_NW"), *f = getenv("INGOT_CUDA_MVR_PF");
+    const char *e = getenv("INGOT_CUDA_MVR_NW");
     c->mvr_nw = e && atoi(e) == 16 ? 16 : 32;
-    c->mvr_pf = f ? atoi(f) != 0 : true;
     int optin = 0;
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->device);
     /* room for the static part; beyond ~200 KiB nothing is left for L1 */
@@ -1018,7 +1011,6 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     if (b->glu.on) {
         p.gg = b->glu.g;
         p.gu = b->glu.u;
-        p.pf = c->mvr_pf;
         /* out aliasing gate or up (forward.c: in place) stays unwritten:
          * other CTAs still read them (backend.h allows it) */
         size_t nb = b->glu.count * 4;
