@@ -282,7 +282,7 @@ static inline __host__ __device__ qlayout ql_get(uint32_t t) {
     case IG_TYPE_Q8_0: return {32, 34, 2, 32};
     case IG_TYPE_Q2_K: return {256, 84, 16, 64};
     case IG_TYPE_Q3_K: return {256, 110, 0, 96};
-    case IG_TYPE_Q4_K: return {256, 144, 0, 144};
+    case IG_TYPE_Q4_K: return {256, 144, 16, 128};
     case IG_TYPE_Q5_K: return {256, 176, 0, 176};
     case IG_TYPE_Q6_K: return {256, 210, 0, 208};
     default: return {0, 0, 0, 0};
@@ -539,12 +539,14 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
     } break;
     case IG_TYPE_Q4_K:
     case IG_TYPE_Q5_K: {
+        /* q4_K: the 16 header bytes are the S part, qs the Q part */
         bool five = t == IG_TYPE_Q5_K;
-        float d = h2f(ld16(q)), dmin = h2f(ld16(q + 2));
+        const uint8_t *hd = five ? q : s;
+        float d = h2f(ld16(hd)), dmin = h2f(ld16(hd + 2));
         int c = k0 >> 6, r = k0 & 63, l = r & 31, hi = r >> 5, sc, m;
-        k4_scale_min(q + 4, 2 * c + hi, &sc, &m);
+        k4_scale_min(hd + 4, 2 * c + hi, &sc, &m);
         float dl = d * (float)sc, ml = dmin * (float)m;
-        const uint8_t *qs = q + (five ? 48 : 16) + 32 * c;
+        const uint8_t *qs = q + (five ? 48 : 0) + 32 * c;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             int v = (qs[l + i] >> (4 * hi)) & 0xF;

@@ -273,8 +273,33 @@ template <int TK> struct mvq45 {
         return dm.x * (sc1 * d0.x * (float)s1 + sc2 * d1.x * (float)s2) - dm.y * (m1 * d0.y + m2 * d1.y);
     }
 };
-template <> struct mvq<IG_TYPE_Q4_K> : mvq45<IG_TYPE_Q4_K> {};
 template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
+
+/* Q part: qs[128]; S part: d, dmin, scales[12] (common.cuh). A task is 16
+ * bytes of qs (half of a sub-block pair), so a warp's loads of Q are 512
+ * contiguous bytes as for q4_0; the header is one 16-byte load that the
+ * block's 8 lanes share. The min term (whole 32-blocks) goes with the
+ * first half. */
+template <> struct mvq<IG_TYPE_Q4_K> {
+    enum { QK = 256, TPB = 8, QN = 128, SN = 16, U = 2, MINB = 8 };
+    struct W { int4 q, hdr; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+        return {ld4(Q + (size_t)b * QN + 16 * t), ld4(S + (size_t)b * SN)};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+        const int j = t >> 1, half = t & 1;
+        const int8_t *x = xq + b * 256 + 64 * j + 16 * half;
+        const int s1 = dot4(and_shift(w.q, 0, M4), ldx(x), 0);
+        const int s2 = dot4(and_shift(w.q, 4, M4), ldx(x + 32), 0);
+        uint32_t sc, mn;
+        k4_sm2(w.hdr, j, &sc, &mn);
+        const float2 d0 = ds[b * 8 + 2 * j], d1 = ds[b * 8 + 2 * j + 1];
+        const float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
+        float r = dm.x * ((float)(sc & 0xFF) * d0.x * (float)s1 + (float)(sc >> 8) * d1.x * (float)s2);
+        if (!half) r -= dm.y * ((float)(mn & 0xFF) * d0.y + (float)(mn >> 8) * d1.y);
+        return r;
+    }
+};
 
 /* Q part: ql[128] qh[64] scales[16] (see common.cuh), S part: d. */
 template <> struct mvq<IG_TYPE_Q6_K> {
