@@ -267,7 +267,9 @@ static void test_fused(void) {
         uint32_t t = types[ti];
         for (int n = 1; n <= 3; n += 2) {
             const int E = 512, KV = 256;
-            wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(t, KV, E), wo = wpair_new(t, E, E);
+            /* Q4_K with a Q6_K v, as a Q4_K_M file: two types in one launch */
+            const uint32_t tv = t == IG_TYPE_Q4_K ? IG_TYPE_Q6_K : t;
+            wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(tv, KV, E), wo = wpair_new(t, E, E);
             float *xh = malloc((size_t)n * E * 4);
             fill(xh, (size_t)n * E, -1, 1);
             pair x = pair_from(xh, (size_t)n * E * 4), res = pair_from(xh, (size_t)n * E * 4);
@@ -322,7 +324,8 @@ static void test_fused_layer(void) {
              * small enough for a single chunk (no merge) */
             const int p0 = ti == 1 ? 2000 : 60 + 7 * ti, n_ctx = ti == 3 ? 96 : 4096;
             const bool consume = ti % 2 == 0;
-            wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(t, KV, E), wo = wpair_new(t, E, E);
+            const uint32_t tv = t == IG_TYPE_Q4_K ? IG_TYPE_Q6_K : t; /* as Q4_K_M */
+            wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(tv, KV, E), wo = wpair_new(t, E, E);
             wpair wg = wpair_new(t, F, E), wu = wpair_new(t, F, E), wd = wpair_new(t, E, F);
             wpair an = wpair_f32(E, 0.8f, 1.2f), fn = wpair_f32(E, 0.8f, 1.2f), on = wpair_f32(E, 0.8f, 1.2f);
             size_t cb = (size_t)n_ctx * KV * 2;

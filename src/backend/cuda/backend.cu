@@ -527,8 +527,17 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
         return;
     }
     mv_batch *p = &c->pend;
-    bool join = c->pend_active && !p->closed && p->x == x && p->n == n && p->type == w->type && p->cols == cols &&
+    /* one token: a second weight type may follow the first in one launch
+     * (not under the old epilogue fusions, whose kernels take one type) */
+    bool mix = n == 1 && c->mv_mix && !(c->fuse & (FUSE_NORM | FUSE_GLU | FUSE_ROPE)) && c->pend_active && !p->type2 &&
+               p->type != w->type && cu_mv_pair_ok(p->type, w->type);
+    bool same = p->type2 ? p->type2 == w->type : p->type == w->type;
+    bool join = c->pend_active && !p->closed && p->x == x && p->n == n && (same || mix) && p->cols == cols &&
                 p->nd < MV_MAXDESC && !overlap(out, (size_t)n * rows * 4, x, (size_t)n * cols * 4);
+    if (join && mix) {
+        p->type2 = w->type;
+        p->nd1 = p->nd;
+    }
     if (!join) {
         /* a pending norm / SwiGLU whose output this reads goes with it */
         cu_dnorm dn = c->dn;

@@ -144,6 +144,8 @@ typedef struct mv_batch {
     mv_desc d[MV_MAXDESC];
     int nd;
     uint32_t type;
+    uint32_t type2;        /* one token: d[nd1..] are of this type (0: none) */
+    int nd1;
     int cols, n;
     const float *x;        /* f32 input [n][cols] (float weights read it) */
     bool closed;           /* an epilogue is attached: no more joins */
@@ -223,6 +225,7 @@ typedef struct cuda_ctx {
     float *pss;             /* PSS_MAX partial sums of squares (EPI_NQ) */
     int mvr_smem_max;       /* dynamic shared memory k_mv_r may take (GLU) */
     int mvr_nw;             /* warps of k_mv_r for the lighter types: 32 or 16 */
+    bool mv_mix;            /* two weight types per launch (INGOT_CUDA_NO_MIX=1: off) */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;
@@ -596,6 +599,8 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
 /* matvec.cu */
 void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols);
 void cu_mv_launch(cuda_ctx *c, const mv_batch *b);
+/* Can one launch take products of types t1 then t2 (k_mv_q2)? */
+bool cu_mv_pair_ok(uint32_t t1, uint32_t t2);
 /* FUSE_BLK: can this batch run one CTA per 32 rows (k_mv_r)? */
 bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b);
 /* Once at start: shared-memory limits of the kernels that need more. */

@@ -357,6 +357,7 @@ typedef struct mv_params {
     float *pss_out;        /* EPI_NQ: one partial sum of squares per CTA */
     const float *gg, *gu;  /* k_mv_r with SwiGLU prologue: gate, up */
     float *gout;           /* ... and its f32 output (NULL: not written) */
+    int nd1;               /* k_mv_q2: descriptors of the first type */
 } mv_params;
 
 #define MV_WARPS 4
@@ -574,12 +575,10 @@ static __device__ __noinline__ void mv_norm_out(const float *nx, const float *nw
     }
 }
 
+/* One warp's row of a k_mv_q / k_mv_q2 launch. */
 template <int T, int NC, int EPI>
-static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const mv_params p) {
+static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc *d, int di, int row) {
     typedef mvq<T> Q;
-    pdl_trigger();
-    int row, di;
-    const mv_desc *d = mv_pick(p, &row, &di);
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
@@ -614,6 +613,31 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
         pdl_wait();
     }
     mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
+}
+
+template <int T, int NC, int EPI>
+static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const mv_params p) {
+    pdl_trigger();
+    int row, di;
+    const mv_desc *d = mv_pick(p, &row, &di);
+    mv_row<T, NC, EPI>(p, d, di, row);
+}
+
+/* One token, two weight types in one launch: descriptors [0, nd1) are T1,
+ * the rest T2 (Q/K/V of a Q4_K_M file: q4_K, q4_K, q6_K). A kernel
+ * boundary fewer than a launch per type. */
+template <int T1, int T2, int EPI>
+static __global__ void __launch_bounds__(MV_WARPS * 32, (mvq<T1>::MINB) < (mvq<T2>::MINB) ? (mvq<T1>::MINB) : (mvq<T2>::MINB))
+    k_mv_q2(const mv_params p) {
+    pdl_trigger();
+    int row, di;
+    const mv_desc *d = mv_pick(p, &row, &di);
+    if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, di, row);
+    else mv_row<T2, 1, EPI>(p, d, di, row);
+}
+
+bool cu_mv_pair_ok(uint32_t t1, uint32_t t2) {
+    return (t1 == IG_TYPE_Q4_K || t1 == IG_TYPE_Q5_K) && t2 == IG_TYPE_Q6_K;
 }
 
 static __device__ __forceinline__ void cp16(void *smem, const void *g) {
@@ -972,6 +996,7 @@ template <int T> static void mvr_init(cuda_ctx *c, int bytes) {
 void cu_mv_init(cuda_ctx *c) {
     const char *e = getenv("INGOT_CUDA_MVR_NW");
     c->mvr_nw = e && atoi(e) == 16 ? 16 : 32;
+    c->mv_mix = !getenv("INGOT_CUDA_NO_MIX");
     int optin = 0;
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->device);
     /* room for the static part; beyond ~200 KiB nothing is left for L1 */
@@ -1084,14 +1109,26 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
         if (!ok) cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "matmul: weight type");
         return;
     }
-    if (b->nrm.on) {
+    if (b->type2) {
+        p.nd1 = b->nd1;
+        dim3 g(grid), bl(MV_WARPS * 32);
+        bool sc = b->nrm.on;
+        if (b->n != 1 || (p.e.kind != EPI_NONE && !sc) || !cu_mv_pair_ok(b->type, b->type2))
+            cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "matmul: two weight types in one launch");
+        else if (b->type == IG_TYPE_Q4_K && sc) cu_launch(c, k_mv_q2<IG_TYPE_Q4_K, IG_TYPE_Q6_K, EPI_SC>, g, bl, 0, p);
+        else if (b->type == IG_TYPE_Q4_K) cu_launch(c, k_mv_q2<IG_TYPE_Q4_K, IG_TYPE_Q6_K, EPI_NONE>, g, bl, 0, p);
+        else if (sc) cu_launch(c, k_mv_q2<IG_TYPE_Q5_K, IG_TYPE_Q6_K, EPI_SC>, g, bl, 0, p);
+        else cu_launch(c, k_mv_q2<IG_TYPE_Q5_K, IG_TYPE_Q6_K, EPI_NONE>, g, bl, 0, p);
+    } else if (b->nrm.on) {
         mv_dispatch<1, EPI_SC>(c, b->type, p, grid);
+    }
+    if (b->nrm.on) {
         /* later products reading out (one of another type) take it too */
         q8_set(c, b->nrm.out, (size_t)b->cols, b->nrm.q8);
         c->q8_sc = b->nrm;
         c->q8_sc.write = false;
-        return;
     }
+    if (b->nrm.on || b->type2) return;
 
     /* epilogues exist for one token (the backend fuses only then) */
     if (p.e.kind != EPI_NONE && b->n != 1) {
