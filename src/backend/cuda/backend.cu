@@ -14,10 +14,16 @@
  * (single-token steps; a llama layer is then five kernels). On H100 each
  * of these measured slower than its own kernel chained by PDL (the arrival
  * atomics and the one-CTA tails cost more than a launch), so the default is
- * FUSE_ATTN | FUSE_ROPE_ATT: decode attention merges its chunks in the
- * kernel and writes the q8_1 input of wo, and for one token it also does
- * the rotation of q and k and the KV store (rope(q), rope(k), kv_store are
- * held until the attention call; attention.cu). INGOT_CUDA_NO_FUSE=1: none.
+ * FUSE_ATTN | FUSE_ROPE_ATT | FUSE_BLK: decode attention merges its chunks
+ * in the kernel and writes the q8_1 input of wo, and for one token it also
+ * does the rotation of q and k and the KV store (rope(q), rope(k), kv_store
+ * are held until the attention call; attention.cu); FUSE_BLK (one token)
+ * runs residual-add products one CTA per 32 rows, which makes the RMSNorm
+ * that follows their epilogue and its 1/rms a scale in the products that
+ * read it, and leaves SwiGLU pending for the down projection's prologue
+ * (common.cuh, matvec.cu): a llama layer is five kernels, no atomics.
+ * Consecutive one-token products of two types (q4_K/q5_K then q6_K, as
+ * Q/K/V of a Q4_K_M file) share a launch too. INGOT_CUDA_NO_FUSE=1: none.
  * Anything not fused first launches what is held back, so the stream order
  * is always the call order.
  *
