@@ -600,6 +600,7 @@ static void cuda_add(ig_backend *be, float *out, const float *a, const float *b,
 static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int head_dim, const int32_t *pos,
                       const ig_rope *r) {
     cuda_ctx *c = CTX(be);
+    if (c->dn.on || c->dg.on) flush(c); /* a pending norm / SwiGLU runs first */
     flush_ra(c);
     mv_batch *p = &c->pend;
     /* q/k of a held-back Q/K/V launch: keep it held, the kv_store that
@@ -650,6 +651,7 @@ static bool rope_epi_ok(cuda_ctx *c, const void *kc, const void *vc, const float
 static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, const float *v, int ld, int n,
                           int kv_dim, const int32_t *pos, const ig_attn *a) {
     cuda_ctx *c = CTX(be);
+    if (c->dn.on || c->dg.on) flush(c); /* a pending norm / SwiGLU runs first */
     if (rope_epi_ok(c, kc, vc, k, v, ld, n, kv_dim, pos, a)) {
         const ig_rope *r = &c->rope_pend[1].r;
         mv_epi *e = &c->pend.epi;
