@@ -6,8 +6,11 @@
  * merges them (an arrival counter per head: no second kernel), writing the
  * output and, when asked, its q8_1 form for the wo product that follows.
  * The chunk bounds come from pos[] in device memory, so a recorded graph
- * stays right as the cache grows; nsplit depends only on n_ctx. The CTAs
- * also prefetch the next weight (wo) into L2: DRAM is idle meanwhile.
+ * stays right as the cache grows; nsplit depends only on n_ctx. For one
+ * token up to INGOT_CUDA_ATT_SINGLE (64) keys chunk 0 takes the whole
+ * sequence and the other CTAs leave at once: a couple of serial steps cost
+ * less than the partials and the merge. Optionally (INGOT_CUDA_PF_ATT_MB,
+ * measured slower) the CTAs prefetch the next weight (wo) into L2.
  *
  * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
  * shared memory, a warp per query, lanes over keys for Q.K and over
@@ -98,6 +101,7 @@ typedef struct attn_dec {
     float theta_scale, freq_scale;
     const uint8_t *pfq, *pfs;
     size_t pfq_n, pfs_n;
+    int single;   /* lengths up to this: chunk 0 does all, no merge */
 } attn_dec;
 
 /* The last CTA of (head h, token i): merge the nsplit (<= 32) partials,
@@ -193,9 +197,13 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
             theta *= x.theta_scale;
         }
     }
-    /* chunks of whole 32-key steps, decided from the length in device memory */
+    /* chunks of whole 32-key steps, decided from the length in device
+     * memory; a short sequence is one CTA's (a few serial steps cost less
+     * than writing partials and merging them) */
     const int STEP = DEC_WARPS * DEC_KPW;
-    int chunk = (len + nsplit - 1) / nsplit;
+    const bool single = len <= x.single;
+    if (single && s > 0) return;
+    int chunk = single ? len : (len + nsplit - 1) / nsplit;
     chunk = (chunk + STEP - 1) / STEP * STEP;
     const int t0 = s * chunk, t1 = min(len, t0 + chunk);
     const size_t base = (size_t)g * hd;
@@ -304,7 +312,7 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         L += sl[k] * f[k];
     }
     const size_t orow = (size_t)i * n_head * hd + (size_t)h * hd;
-    if (nsplit == 1) {
+    if (nsplit == 1 || single) {
         for (int e0 = 0; e0 < hd; e0 += blockDim.x) {
             const int e = e0 + threadIdx.x;
             float O = 0.0f;
@@ -655,6 +663,8 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         void *qb = c->scr[SCR_Q8].p;
         bool q8 = (c->fuse & FUSE_ATTN) && hd % 32 == 0 && (nsplit == 1 || x.cnt) && qb && c->scr[SCR_Q8].cap >= q8_bytes(n, cols);
         if (q8) x.xq = (int8_t *)qb, x.ds = q8_ds(qb, n, cols);
+        /* one token only: with several, a CTA's sequence lengths differ */
+        x.single = n == 1 ? c->att_single : 0;
         /* the weight read next (wo), learned from the last forward */
         const wsucc *nx = c->pf_att ? cu_succ(c, c->last_w) : NULL;
         if (nx) {

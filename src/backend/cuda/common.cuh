@@ -226,6 +226,7 @@ typedef struct cuda_ctx {
     int mvr_smem_max;       /* dynamic shared memory k_mv_r may take (GLU) */
     int mvr_nw;             /* warps of k_mv_r for the lighter types: 32 or 16 */
     bool mv_mix;            /* two weight types per launch (INGOT_CUDA_NO_MIX=1: off) */
+    int att_single;         /* decode attention: one CTA per head up to this length */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;

@@ -685,7 +685,7 @@ static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, c
 static __host__ __device__ __forceinline__ size_t mvr_smem(int cols) { return (size_t)cols * 9 + (size_t)cols / 4; }
 
 template <int T, bool GLU, int NW>
-static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
+static __device__ __forceinline__ void mv_r(const mv_params &p) {
     typedef mvq<T> Q;
     extern __shared__ __align__(16) uint8_t smr[];
     __shared__ float sv[32];
@@ -768,6 +768,11 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
             }
         }
     }
+}
+
+template <int T, bool GLU, int NW>
+static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
+    mv_r<T, GLU, NW>(p);
 }
 
 /* ---- one token, weights staged through shared memory ------------------
@@ -997,6 +1002,7 @@ void cu_mv_init(cuda_ctx *c) {
     const char *e = getenv("INGOT_CUDA_MVR_NW");
     c->mvr_nw = e && atoi(e) == 16 ? 16 : 32;
     c->mv_mix = !getenv("INGOT_CUDA_NO_MIX");
+
     int optin = 0;
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->device);
     /* room for the static part; beyond ~200 KiB nothing is left for L1 */
