@@ -14,9 +14,10 @@
  * Rows of both parts start 16-byte aligned, so the decode kernels copy a
  * row's bytes into shared memory with 16-byte asynchronous copies.
  * The bits are the file's bits, only moved. Types whose blocks are already
- * multiples of 16 bytes (q4_K, q5_K, f32, f16, bf16) keep the file layout.
- * q6_K keeps ql, qh and the 16 scale bytes (208 bytes) as its Q part, so a
- * lane reads its scales with one aligned 8-byte load; S is the f16 d alone.
+ * multiples of 16 bytes (q5_K, f32, f16, bf16) keep the file layout.
+ * q4_K's Q part is qs alone (the 16 header bytes are S) and q6_K's is ql
+ * and qh (scales and d are S): a decode task is 16 bytes of quants, so a
+ * warp's loads are contiguous (matvec.cu).
  */
 #ifndef INGOT_CUDA_COMMON_CUH
 #define INGOT_CUDA_COMMON_CUH
@@ -288,7 +289,7 @@ static inline __host__ __device__ qlayout ql_get(uint32_t t) {
     case IG_TYPE_Q3_K: return {256, 110, 0, 96};
     case IG_TYPE_Q4_K: return {256, 144, 16, 128};
     case IG_TYPE_Q5_K: return {256, 176, 0, 176};
-    case IG_TYPE_Q6_K: return {256, 210, 0, 208};
+    case IG_TYPE_Q6_K: return {256, 210, 0, 192};
     default: return {0, 0, 0, 0};
     }
 }
@@ -558,10 +559,10 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
             y[i] = dl * (float)v - ml;
         }
     } break;
-    case IG_TYPE_Q6_K: {
-        float d = h2f(ld16(s));
+    case IG_TYPE_Q6_K: { /* Q part ql, qh; S part scales, d */
+        float d = h2f(ld16(s + 16));
         int h = k0 >> 7, r = k0 & 127, g = r >> 5, l = r & 31;
-        float dl = d * (float)(int8_t)q[192 + 8 * h + (l >> 4) + 2 * g];
+        float dl = d * (float)(int8_t)s[8 * h + (l >> 4) + 2 * g];
         const uint8_t *ql = q + 64 * h + 32 * (g & 1), *qh = q + 128 + 32 * h;
 #pragma unroll
         for (int i = 0; i < 8; i++) {

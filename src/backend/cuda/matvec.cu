@@ -301,38 +301,32 @@ template <> struct mvq<IG_TYPE_Q4_K> {
     }
 };
 
-/* Q part: ql[128] qh[64] scales[16] (see common.cuh), S part: d. */
+/* Q part: ql[128] qh[64]; S part: scales[16], d (common.cuh). A task is
+ * 16 bytes of ql (32 values: groups r and r+2 of one 128-value half, 16
+ * positions), so a warp's ql loads are 128 contiguous bytes per block as
+ * for q4_K; the 16 qh bytes it needs are shared with the task two over. */
 template <> struct mvq<IG_TYPE_Q6_K> {
-    enum { QK = 256, TPB = 4, QN = 208, SN = 2, U = 1, MINB = 8 };
-    struct W { int4 a, b, h; uint32_t sc; float d; };
+    enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
+    struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
     static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
-        int h = t >> 1, l0 = (t & 1) * 16;
-        const uint8_t *p = Q + (size_t)b * QN;
-        W w;
-        w.a = ld4(p + 64 * h + l0);
-        w.b = ld4(p + 64 * h + 32 + l0);
-        w.h = ld4(p + 128 + 32 * h + l0);
-        /* scales 8h + (t&1) + {0,2,4,6}: one 8-byte load, one byte permute */
-        uint2 sc = *(const uint2 *)(p + 192 + 8 * h);
-        w.sc = __byte_perm(sc.x, sc.y, 0x6420 + 0x1111 * (t & 1));
-        w.d = h2f(ld16(S + b * SN));
-        return w;
+        const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
+        const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
+        const int si = 8 * h + 2 * r + (l0 >> 4);
+        return {ld4(p + 16 * t), ld4(p + 128 + 32 * h + l0),
+                (uint32_t)s[si] | ((uint32_t)s[si + 4] << 8) | ((uint32_t)ld16(s + 16) << 16)};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
-        int h = t >> 1, l0 = (t & 1) * 16;
-        const int8_t *x = xq + b * 256 + 128 * h + l0;
-        const float2 *d8 = ds + b * 8 + 4 * h;
-        float a = 0.0f;
-#pragma unroll
-        for (int g = 0; g < 4; g++) {
-            int4 lo = and_shift((g & 1) ? w.b : w.a, 4 * (g >> 1), M4);
-            int4 hi = and_shift(w.h, 2 * g, 0x03030303u);
-            int4 v = make_int4(__vsub4(lo.x | (hi.x << 4), 0x20202020), __vsub4(lo.y | (hi.y << 4), 0x20202020),
-                               __vsub4(lo.z | (hi.z << 4), 0x20202020), __vsub4(lo.w | (hi.w << 4), 0x20202020));
-            int sc = (int8_t)((w.sc >> (8 * g)) & 0xFF);
-            a += d8[g].x * (float)sc * (float)dot4(v, ldx(x + 32 * g), 0);
-        }
-        return w.d * a;
+        const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
+        const int8_t *x = xq + b * 256 + 128 * h + 32 * r + l0;
+        int4 lo = and_shift(w.q, 0, M4), hi = and_shift(w.q, 4, M4);
+        int4 bl = and_shift(w.h, 2 * r, 0x03030303u), bh = and_shift(w.h, 2 * r + 4, 0x03030303u);
+        int4 vl = make_int4(__vsub4(lo.x | (bl.x << 4), 0x20202020), __vsub4(lo.y | (bl.y << 4), 0x20202020),
+                            __vsub4(lo.z | (bl.z << 4), 0x20202020), __vsub4(lo.w | (bl.w << 4), 0x20202020));
+        int4 vh = make_int4(__vsub4(hi.x | (bh.x << 4), 0x20202020), __vsub4(hi.y | (bh.y << 4), 0x20202020),
+                            __vsub4(hi.z | (bh.z << 4), 0x20202020), __vsub4(hi.w | (bh.w << 4), 0x20202020));
+        const float2 dl = ds[b * 8 + 4 * h + r], dh = ds[b * 8 + 4 * h + r + 2];
+        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)(int8_t)(w.sd & 0xFF) * (float)dot4(vl, ldx(x), 0) +
+                                              dh.x * (float)(int8_t)(w.sd >> 8) * (float)dot4(vh, ldx(x + 64), 0));
     }
 };
 
