@@ -756,6 +756,10 @@ int main(void) {
      * SwiGLU (FUSE_BLK) */
     with_env("INGOT_CUDA_FUSE", "24", test_fused_layer);
     with_env("INGOT_CUDA_FUSE", "24", test_fused);
+    /* Q4_K's q6_K v as a launch of its own: it reuses the norm's q8_1 */
+    with_env("INGOT_CUDA_NO_MIX", "1", test_fused_layer);
+    /* decode attention split and merged at every length */
+    with_env("INGOT_CUDA_ATT_SINGLE", "0", test_fused_layer);
     /* the decode kernels that stage weights through shared memory (off
      * by default, kept for other cards) */
     with_env("INGOT_CUDA_MV_SMEM", "1", test_matmul);
