@@ -7,7 +7,7 @@
  * output and, when asked, its q8_1 form for the wo product that follows.
  * The chunk bounds come from pos[] in device memory, so a recorded graph
  * stays right as the cache grows; nsplit depends only on n_ctx. For one
- * token up to INGOT_CUDA_ATT_SINGLE (64) keys chunk 0 takes the whole
+ * token up to INGOT_CUDA_ATT_SINGLE (128) keys chunk 0 takes the whole
  * sequence and the other CTAs leave at once: a couple of serial steps cost
  * less than the partials and the merge. Optionally (INGOT_CUDA_PF_ATT_MB,
  * measured slower) the CTAs prefetch the next weight (wo) into L2.
@@ -37,7 +37,11 @@ static __device__ __forceinline__ float kv_at(const void *c, size_t idx) {
 
 /* ---- decode: split-K ------------------------------------------------------- */
 
+/* 8 warps (-DDEC_WARPS=8): +1.9% tg128 with every step in one CTA, but
+ * -2.6% where steps are split (H100): kept at 4 */
+#ifndef DEC_WARPS
 #define DEC_WARPS 4
+#endif
 #define DEC_KPW 8 /* keys per warp per step: their loads are all in flight at once */
 
 /* DPL values of a row slice for lane `lane` (dims lane*DPL ...), 16/8/4-byte
