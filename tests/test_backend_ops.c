@@ -314,9 +314,9 @@ static void test_fused(void) {
 
 /* One llama decode layer through the op table, as src/model/forward.c
  * issues it. The CUDA backend fuses across ops here (rotation + KV store
- * into the Q/K/V launch, the merge of attention chunks and its q8_1 output,
+ * into the attention, the merge of attention chunks and its q8_1 output,
  * RMSNorm into the residual launch and the products that read it, SwiGLU
- * into gate/up or down): every intermediate and the KV cache rows must
+ * into the down projection): every intermediate and the KV cache rows must
  * still match the CPU. */
 static void test_fused_layer(void) {
     const uint32_t types[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K, IG_TYPE_F16};
@@ -751,10 +751,11 @@ int main(void) {
     test_matmul();
     test_fused();
     test_fused_layer();
-    /* again with every cross-op fusion of the CUDA backend switched on
-     * (off by default: slower on H100, kept for other cards) */
-    with_env("INGOT_CUDA_FUSE", "15", test_fused_layer);
-    /* and with the rope + KV store as its own kernel */
+    /* again with the CUDA backend's cross-op fusions one by one: the 32-row
+     * residual launches alone (attention merged by its own kernel, rope +
+     * KV store as a kernel of their own) */
+    with_env("INGOT_CUDA_FUSE", "32", test_fused_layer);
+    /* the attention merge alone */
     with_env("INGOT_CUDA_FUSE", "8", test_fused_layer);
     /* and without the 32-row residual launches that take RMSNorm and
      * SwiGLU (FUSE_BLK) */

@@ -667,8 +667,9 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         void *qb = c->scr[SCR_Q8].p;
         bool q8 = (c->fuse & FUSE_ATTN) && hd % 32 == 0 && (nsplit == 1 || x.cnt) && qb && c->scr[SCR_Q8].cap >= q8_bytes(n, cols);
         if (q8) x.xq = (int8_t *)qb, x.ds = q8_ds(qb, n, cols);
-        /* one token only: with several, a CTA's sequence lengths differ */
-        x.single = n == 1 ? c->att_single : 0;
+        /* one token, and the merge in this kernel (a combine kernel after
+         * it would read partials the skipped chunks never wrote) */
+        x.single = n == 1 && x.cnt ? c->att_single : 0;
         /* the weight read next (wo), learned from the last forward */
         const wsucc *nx = c->pf_att ? cu_succ(c, c->last_w) : NULL;
         if (nx) {

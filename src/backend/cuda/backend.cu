@@ -4,26 +4,22 @@
  *
  * Small fusions happen here, invisible to the caller: consecutive matmuls
  * of decode size that read the same input are held back and launched as
- * one kernel (Q/K/V, gate/up), and an add() that consumes the output of a
- * single held-back matmul becomes that kernel's epilogue (the residual
- * adds). Optionally (INGOT_CUDA_FUSE, a mask of FUSE_*) the launch stays
- * held while the next op may join it too:
- *   rope(q), rope(k), kv_store after Q/K/V -> rotation + KV store epilogue
- *   swiglu(gate, up) after gate/up          -> SwiGLU + q8_1 epilogue
- *   rms_norm(sum) after a residual add      -> RMSNorm + q8_1 epilogue
- * (single-token steps; a llama layer is then five kernels). On H100 each
- * of these measured slower than its own kernel chained by PDL (the arrival
- * atomics and the one-CTA tails cost more than a launch), so the default is
- * FUSE_ATTN | FUSE_ROPE_ATT | FUSE_BLK: decode attention merges its chunks
- * in the kernel and writes the q8_1 input of wo, and for one token it also
- * does the rotation of q and k and the KV store (rope(q), rope(k), kv_store
- * are held until the attention call; attention.cu); FUSE_BLK (one token)
- * runs residual-add products one CTA per 32 rows, which makes the RMSNorm
- * that follows their epilogue and its 1/rms a scale in the products that
- * read it, and leaves SwiGLU pending for the down projection's prologue
- * (common.cuh, matvec.cu): a llama layer is five kernels, no atomics.
- * Consecutive one-token products of two types (q4_K/q5_K then q6_K, as
- * Q/K/V of a Q4_K_M file) share a launch too. INGOT_CUDA_NO_FUSE=1: none.
+ * one kernel (Q/K/V, gate/up; for one token also two weight types, q4_K or
+ * q5_K then q6_K, as Q/K/V of a Q4_K_M file), and an add() that consumes
+ * the output of a single held-back matmul becomes that kernel's epilogue
+ * (the residual adds). Across ops (INGOT_CUDA_FUSE, a mask of FUSE_*,
+ * default all; INGOT_CUDA_NO_FUSE=1: none), for one token:
+ *   FUSE_ATTN     decode attention merges its chunks in the kernel and
+ *                 writes the q8_1 input of wo;
+ *   FUSE_ROPE_ATT rope(q), rope(k), kv_store are held until the attention,
+ *                 which rotates q and k and stores the KV row (attention.cu);
+ *   FUSE_BLK      residual-add products run one CTA per 32 rows, which
+ *                 makes the RMSNorm after them their epilogue and its 1/rms
+ *                 a scale in the products that read it, and SwiGLU waits
+ *                 for the down projection's prologue (common.cuh).
+ * A llama layer is then five kernels. (v5's epilogues with arrival
+ * counters -- RMSNorm, SwiGLU, RoPE in the matvec -- measured slower than
+ * separate PDL-chained kernels and are gone: bench/cuda/NOTES.md.)
  * Anything not fused first launches what is held back, so the stream order
  * is always the call order.
  *
@@ -199,7 +195,6 @@ static void flush_mv(cuda_ctx *c) {
         wrote(c, d->out, (size_t)b->n * d->rows * 4);
         if (d->out2) wrote(c, d->out2, (size_t)b->n * d->rows * 4);
     }
-    if (b->epi.out) wrote(c, b->epi.out, (size_t)b->n * b->d[0].rows * 4);
 }
 
 /* The held rope + KV store, as its own kernel (the attention did not follow). */
@@ -432,19 +427,6 @@ static void cuda_rms_norm(ig_backend *be, float *out, const float *x, const ig_w
                           float eps) {
     cuda_ctx *c = CTX(be);
     mv_batch *p = &c->pend;
-    /* the residual sum a held-back launch is about to write: norm it in the
-     * launch's last CTA */
-    if ((c->fuse & FUSE_NORM) && c->pend_active && p->nd == 1 && p->d[0].out2 == x && p->epi.kind == EPI_NONE && n == 1 && p->n == n &&
-        p->d[0].rows == d && d % 32 == 0 && w && w->type == IG_TYPE_F32 && q8_fits(c, n, d)) {
-        p->epi.kind = EPI_NORM;
-        p->epi.w = (const float *)w->data;
-        p->epi.out = out;
-        p->epi.eps = eps;
-        flush(c);
-        inval_all(c);
-        q8_set(c, out, (size_t)n * d, cu_q8_other(c, c->pend_in_q8));
-        return;
-    }
     /* FUSE_BLK: the held residual launch (one CTA per 32 rows) writes
      * q8_1(sum * w) and the sums of squares; the norm stays pending for
      * the matmuls that read `out` */
@@ -533,9 +515,8 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
         return;
     }
     mv_batch *p = &c->pend;
-    /* one token: a second weight type may follow the first in one launch
-     * (not under the old epilogue fusions, whose kernels take one type) */
-    bool mix = n == 1 && c->mv_mix && !(c->fuse & (FUSE_NORM | FUSE_GLU | FUSE_ROPE)) && c->pend_active && !p->type2 &&
+    /* one token: a second weight type may follow the first in one launch */
+    bool mix = n == 1 && c->mv_mix && c->pend_active && !p->type2 &&
                p->type != w->type && cu_mv_pair_ok(p->type, w->type);
     bool same = p->type2 ? p->type2 == w->type : p->type == w->type;
     bool join = c->pend_active && !p->closed && p->x == x && p->n == n && (same || mix) && p->cols == cols &&
@@ -585,7 +566,7 @@ static void cuda_add(ig_backend *be, float *out, const float *a, const float *b,
             d->res = res;
             d->out2 = out;
             /* held: an rms_norm of the sum may still join the launch */
-            if (c->fuse & (FUSE_NORM | FUSE_BLK)) p->closed = true;
+            if (c->fuse & FUSE_BLK) p->closed = true;
             else flush(c);
             return;
         }
@@ -602,15 +583,8 @@ static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int h
     cuda_ctx *c = CTX(be);
     if (c->dn.on || c->dg.on) flush(c); /* a pending norm / SwiGLU runs first */
     flush_ra(c);
-    mv_batch *p = &c->pend;
-    /* q/k of a held-back Q/K/V launch: keep it held, the kv_store that
-     * follows may make the rotation its epilogue */
-    bool hold = (c->fuse & FUSE_ROPE) && c->pend_active && !p->closed && p->nd == 3 && p->n == 1 &&
-                (x == p->d[0].out || x == p->d[1].out);
-    if (c->pend_active && !hold) flush(c); /* matmuls first: they produce x */
-    /* held: the launch still reads the cached q8 of its input, keep it */
-    if (hold) wrote(c, x, (size_t)n * ld * 4);
-    else inval_all(c);
+    if (c->pend_active) flush(c); /* matmuls first: they produce x */
+    inval_all(c);
     bool ok = r->n_rot % 2 == 0 && r->n_rot <= head_dim && head_dim % 2 == 0;
     if (c->n_rope_pend == 2 || !ok ||
         (c->n_rope_pend == 1 && (c->rope_pend[0].n != n || c->rope_pend[0].head_dim != head_dim ||
@@ -624,50 +598,10 @@ static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int h
     o->x = x, o->ld = ld, o->n = n, o->n_head = n_head, o->head_dim = head_dim, o->pos = pos, o->r = *r;
 }
 
-/* Held Q/K/V launch + rope(q) + rope(k) + this kv_store: all one launch? */
-static bool rope_epi_ok(cuda_ctx *c, const void *kc, const void *vc, const float *k, const float *v, int ld, int n,
-                        int kv_dim, const int32_t *pos, const ig_attn *a) {
-    const mv_batch *p = &c->pend;
-    if (!(c->fuse & FUSE_ROPE) || !c->pend_active || p->closed || p->nd != 3 || p->epi.kind != EPI_NONE ||
-        c->n_rope_pend != 2 || n != 1)
-        return false;
-    const cuda_ctx::rope_op *rq = &c->rope_pend[0], *rk = &c->rope_pend[1];
-    const int hd = a->head_dim;
-    if (p->n != n || rq->n != n || rk->n != n || rq->pos != pos || rk->pos != pos) return false;
-    if (p->d[0].out != rq->x || p->d[1].out != rk->x || rk->x != k || p->d[2].out != v) return false;
-    if (p->d[0].out2 || p->d[1].out2 || p->d[2].out2) return false;
-    if (rq->ld != p->d[0].rows || rq->n_head * rq->head_dim != p->d[0].rows) return false;
-    if (rk->ld != ld || ld != kv_dim || p->d[1].rows != kv_dim || p->d[2].rows != kv_dim ||
-        rk->n_head * rk->head_dim != kv_dim)
-        return false;
-    if (rq->head_dim != hd || rk->head_dim != hd || hd % 2 || memcmp(&rq->r, &rk->r, sizeof rq->r)) return false;
-    if (rk->r.mode != IG_ROPE_NORMAL || rk->r.n_rot % 2 || rk->r.n_rot > hd) return false;
-    if (a->kv_type != INGOT_KV_F16 && a->kv_type != INGOT_KV_F32) return false;
-    size_t cb = (size_t)a->n_ctx * kv_dim * (a->kv_type == INGOT_KV_F16 ? 2 : 4), xb = (size_t)p->n * p->cols * 4;
-    if (overlap(kc, cb, p->x, xb) || overlap(vc, cb, p->x, xb)) return false;
-    return true;
-}
-
 static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, const float *v, int ld, int n,
                           int kv_dim, const int32_t *pos, const ig_attn *a) {
     cuda_ctx *c = CTX(be);
     if (c->dn.on || c->dg.on) flush(c); /* a pending norm / SwiGLU runs first */
-    if (rope_epi_ok(c, kc, vc, k, v, ld, n, kv_dim, pos, a)) {
-        const ig_rope *r = &c->rope_pend[1].r;
-        mv_epi *e = &c->pend.epi;
-        e->kind = EPI_ROPE;
-        e->pos = pos;
-        e->n_rot = r->n_rot;
-        e->hd = a->head_dim;
-        e->f16 = a->kv_type == INGOT_KV_F16;
-        e->theta_scale = powf(r->freq_base, -2.0f / (float)r->n_rot);
-        e->freq_scale = r->freq_scale;
-        e->kc = kc;
-        e->vc = vc;
-        c->n_rope_pend = 0;
-        flush(c);
-        return;
-    }
     /* matmuls first; held ropes stay for the rope + KV store kernel */
     flush_ra(c);
     if (c->pend_active) flush_mv(c);
@@ -722,22 +656,7 @@ static void cuda_attention(ig_backend *be, float *out, const float *q, int ld_q,
 }
 
 static void cuda_swiglu(ig_backend *be, float *out, const float *gate, const float *up, size_t count) {
-    cuda_ctx *c = CTX(be);
-    mv_batch *p = &c->pend;
-    /* gate and up from the held-back launch: SwiGLU per 32-row group */
-    if ((c->fuse & FUSE_GLU) && c->pend_active && !p->closed && p->nd == 2 && p->n == 1 && p->epi.kind == EPI_NONE &&
-        p->d[0].out == gate &&
-        p->d[1].out == up && p->d[0].rows == p->d[1].rows && !p->d[0].out2 && !p->d[1].out2 &&
-        count == (size_t)p->n * p->d[0].rows && p->d[0].rows % 32 == 0 && p->d[0].rows / 32 <= NCNT &&
-        q8_fits(c, p->n, p->d[0].rows) && !overlap(out, count * 4, p->x, (size_t)p->n * p->cols * 4)) {
-        p->epi.kind = EPI_GLU;
-        p->epi.out = out;
-        flush(c);
-        inval_all(c);
-        q8_set(c, out, count, cu_q8_other(c, c->pend_in_q8));
-        return;
-    }
-    op_begin(be);
+    cuda_ctx *c = op_begin(be);
     inval_all(c);
     if (c->fuse & FUSE_BLK) { /* the down projection that reads out may take it */
         c->dg.on = true;

@@ -75,25 +75,15 @@ typedef struct mv_desc {
     int blk_start;         /* first CTA of this descriptor */
 } mv_desc;
 
-/* Work done at the end of a matrix-vector launch instead of by a kernel of
- * its own (each one fewer launch and dependency per decode layer):
- * EPI_NORM: RMSNorm of the residual sum d[0].out2 into out (+ q8_1 copy),
- *           by the grid's last CTA;
- * EPI_GLU:  out = silu(d[0].out) * d[1].out (+ q8_1), by the last CTA of
- *           each 32-row group;
- * EPI_ROPE: d[0]/d[1] (q/k) rotated in place, d[1]/d[2] (k/v) also stored
- *           in the KV cache rows pos[i], per CTA (pairs are adjacent rows). */
-enum { EPI_NONE, EPI_NORM, EPI_GLU, EPI_ROPE, EPI_NQ, EPI_SC };
-enum { FUSE_NORM = 1, FUSE_GLU = 2, FUSE_ROPE = 4, FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_BLK = 32, FUSE_ALL = 63 };
+/* What a one-token matrix-vector launch does besides its products:
+ * EPI_NQ (k_mv_r): q8_1 of the residual sum * w and its sums of squares,
+ *         for the RMSNorm that follows (FUSE_BLK below);
+ * EPI_SC: the input is such a q8_1; the products are scaled by 1/rms. */
+enum { EPI_NONE, EPI_NQ, EPI_SC };
+enum { FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_BLK = 32, FUSE_ALL = 56 };
 typedef struct mv_epi {
     int kind;
-    const float *w;        /* NORM: weight [d] */
-    float *out;            /* NORM/GLU: f32 output */
-    float eps;
-    const int32_t *pos;    /* ROPE */
-    int n_rot, hd, f16;
-    float theta_scale, freq_scale;
-    void *kc, *vc;
+    const float *w;        /* NQ: the norm's weight [rows] */
 } mv_epi;
 
 /* rope(q) + rope(k) + kv_store held back for the decode attention that
@@ -161,7 +151,7 @@ typedef struct wsucc {
     size_t qn, sn;         /* their sizes */
 } wsucc;
 #define SUCC_SLOTS 1024
-#define NCNT 65536         /* arrival counters for the fused epilogues */
+#define NCNT 65536         /* arrival counters (decode attention's merge) */
 #define PSS_MAX 4096       /* EPI_NQ: rows / 32 of the normed vector */
 
 typedef struct cuda_ctx {
@@ -417,27 +407,6 @@ static __device__ __forceinline__ bool cta_arrive_last(unsigned *cnt, unsigned e
     if (threadIdx.x == 0) {
         bool last = atom_add_acq_rel(cnt, 1u) == expect - 1;
         if (last) *cnt = 0;
-        s_last = last;
-    }
-    __syncthreads();
-    return s_last;
-}
-/* Last CTA of the whole (1-D) grid? Two levels (cnt[1..32], then cnt[0])
- * so a thousand CTAs do not queue on one address. */
-static __device__ __forceinline__ bool grid_arrive_last(unsigned *cnt) {
-    __shared__ unsigned s_last;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        const unsigned G = gridDim.x, S = G < 32 ? G : 32, r = blockIdx.x % S;
-        const unsigned expect = G / S + (r < G % S ? 1u : 0u);
-        bool last = false;
-        if (atom_add_acq_rel(cnt + 1 + r, 1u) == expect - 1) {
-            cnt[1 + r] = 0;
-            if (atom_add_acq_rel(cnt, 1u) == S - 1) {
-                cnt[0] = 0;
-                last = true;
-            }
-        }
         s_last = last;
     }
     __syncthreads();

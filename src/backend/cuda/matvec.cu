@@ -341,7 +341,6 @@ typedef struct mv_params {
     mv_epi e;
     int8_t *exq;           /* NORM/GLU/NQ: q8_1 of e.out (NQ: of the sum * e.w) */
     float2 *eds;
-    unsigned *cnt;
     /* EPI_SC: the input q8_1 is of x * nw, unnormalized; the norm's sum of
      * squares is the sum of nss partials; CTA 0 writes nh = the norm */
     const float *pss, *nx, *nw;
@@ -391,140 +390,20 @@ static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, fl
     }
 }
 
-/* EPI_NORM tail, run by the grid's last CTA: RMSNorm of the n rows of the
- * residual sum (written by every CTA, read back through L2) into out and
- * its q8_1 form. Rows up to NORM_TAIL values stay in registers, every load
- * issued at once (one L2 round trip for x and w); longer rows are read
- * twice. */
-#define NORM_TAIL 8 /* float4 per thread: 4096 values at 128 threads */
-static __device__ __noinline__ void mv_tail_norm(const float *x, int D, int n, const float *__restrict__ gw,
-                                                 float eps, float *out, int8_t *xq, float2 *ds) {
-    __shared__ float red[MV_WARPS];
-    const int T = MV_WARPS * 32, tid = threadIdx.x, lane = tid & 31, w = tid >> 5, D4 = D / 4;
-    for (int c = 0; c < n; c++) {
-        const float4 *xr = (const float4 *)(x + (size_t)c * D);
-        const float4 *g4 = (const float4 *)gw;
-        float4 v[NORM_TAIL], g[NORM_TAIL];
-        float s = 0.0f;
-        for (int f0 = 0; f0 < D4; f0 += T * NORM_TAIL) {
-#pragma unroll
-            for (int u = 0; u < NORM_TAIL; u++) {
-                int f = f0 + u * T + tid;
-                v[u] = f < D4 ? __ldcg(xr + f) : make_float4(0, 0, 0, 0);
-                g[u] = f < D4 ? g4[f] : make_float4(0, 0, 0, 0);
-            }
-#pragma unroll
-            for (int u = 0; u < NORM_TAIL; u++) s += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
-        }
-        s = warp_sum(s);
-        __syncthreads(); /* red[] may still be read for the previous token */
-        if (lane == 0) red[w] = s;
-        __syncthreads();
-        float t = 0.0f;
-#pragma unroll
-        for (int k = 0; k < MV_WARPS; k++) t += red[k];
-        const float scale = rsqrtf(t / (float)D + eps);
-        for (int f0 = 0; f0 < D4; f0 += T * NORM_TAIL) {
-            if (D4 > T * NORM_TAIL) { /* long row: this chunk again */
-#pragma unroll
-                for (int u = 0; u < NORM_TAIL; u++) {
-                    int f = f0 + u * T + tid;
-                    v[u] = f < D4 ? __ldcg(xr + f) : make_float4(0, 0, 0, 0);
-                    g[u] = f < D4 ? g4[f] : make_float4(0, 0, 0, 0);
-                }
-            }
-#pragma unroll
-            for (int u = 0; u < NORM_TAIL; u++) {
-                int f = f0 + u * T + tid;
-                if (f0 + u * T >= D4) break; /* uniform */
-                bool ok = f < D4;
-                float4 y = make_float4(v[u].x * scale * g[u].x, v[u].y * scale * g[u].y, v[u].z * scale * g[u].z,
-                                       v[u].w * scale * g[u].w);
-                size_t k = (size_t)c * D + (size_t)f * 4;
-                if (ok) *(float4 *)(out + k) = y;
-                q8_put4(y, ok, xq, ds, k);
-            }
-        }
-    }
-}
-
-/* EPI_GLU tail, run by the last CTA of 32-row group g: a warp per token. */
-static __device__ __noinline__ void mv_tail_glu(const float *gate, const float *up, int R, int g, int n, float *out,
-                                                int8_t *xq, float2 *ds) {
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    for (int c = w; c < n; c += MV_WARPS) {
-        size_t i = (size_t)c * R + (size_t)g * 32 + lane;
-        float x = __ldcg(gate + i), u = __ldcg(up + i);
-        float v = x / (1.0f + expf(-x)) * u;
-        out[i] = v;
-        q8_put(v, xq, ds, i);
-    }
-}
-
-/* cos/sin of the rotation of this warp's row pair for token 0 (EPI_ROPE,
- * one token): computed right after pdl_wait(), while the first weight
- * loads are in flight. As k_rope_kv: the CPU's theta recurrence, sincos in
- * double (fast-math sinf is poor for angles of thousands of radians). */
-static __device__ __forceinline__ float2 mv_rope_cs(const mv_params &p, int di, int row) {
-    const int e = row % p.e.hd;
-    if (di >= 2 || e >= p.e.n_rot) return make_float2(1.0f, 0.0f);
-    float theta = (float)p.e.pos[0];
-    for (int t = 0; t < e / 2; t++) theta *= p.e.theta_scale;
-    double sn, cs;
-    sincos((double)(theta * p.e.freq_scale), &sn, &cs);
-    return make_float2((float)cs, (float)sn);
-}
-
-/* Everything after the dot products: store (bias, residual; rotary
- * embedding and the KV store for EPI_ROPE) and the NORM/GLU tails. acc[] is already summed over the warp.
- * With an epilogue (one token) every thread of the CTA arrives here
- * (barriers inside); without, warps without a row may have left. */
-template <int NC, int EPI>
-static __device__ __forceinline__ void mv_finish(const mv_params &p, const mv_desc *d, int di, int row,
-                                                 const float *acc, float2 rcs) {
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const bool live = row < d->rows;
+/* Everything after the dot products (acc[] summed over the warp): bias,
+ * store, residual. */
+template <int NC>
+static __device__ __forceinline__ void mv_finish(const mv_params &p, const mv_desc *d, int row, const float *acc) {
+    const int lane = threadIdx.x & 31;
+    if (row >= d->rows || lane >= NC || lane >= p.n) return;
     float v = 0.0f;
 #pragma unroll
     for (int c = 0; c < NC; c++)
         if (c == lane) v = acc[c];
-    if (live && lane < NC && lane < p.n && d->bias) v += d->bias[row];
-    if (EPI == EPI_ROPE) {
-        /* rows 2j, 2j+1 of a head are warps w, w^1 of this CTA (one token) */
-        __shared__ float sx[MV_WARPS];
-        if (lane == 0) sx[w] = v;
-        __syncthreads();
-        if (live && lane == 0) {
-            const int e = row % p.e.hd;
-            float y = v;
-            if (di < 2 && e < p.e.n_rot) {
-                float x0 = sx[w & ~1], x1 = sx[w | 1];
-                y = (e & 1) ? x0 * rcs.y + x1 * rcs.x : x0 * rcs.x - x1 * rcs.y;
-            }
-            d->out[row] = y;
-            if (di >= 1) {
-                size_t dst = (size_t)p.e.pos[0] * d->rows + row;
-                void *cache = di == 1 ? p.e.kc : p.e.vc;
-                if (p.e.f16) ((__half *)cache)[dst] = __float2half_rn(y);
-                else ((float *)cache)[dst] = y;
-            }
-        }
-    } else if (live && lane < NC && lane < p.n) {
-        size_t o = (size_t)lane * d->rows + row;
-        d->out[o] = v;
-        if (d->out2) d->out2[o] = d->res[o] + v;
-    }
-    if (EPI == EPI_NORM) {
-        /* the tail reads the norm weight: have it in L2 by then */
-        if (blockIdx.x == 0 && threadIdx.x == 0) l2_prefetch(p.e.w, (unsigned)(p.d[0].rows * 4) & ~15u);
-        if (grid_arrive_last(p.cnt))
-            mv_tail_norm(p.d[0].out2, p.d[0].rows, p.n, p.e.w, p.e.eps, p.e.out, p.exq, p.eds);
-    } else if (EPI == EPI_GLU) {
-        /* gate CTAs [0, G), up CTAs [G, 2G); group g: CTAs 8g..8g+7 of each */
-        int b = (int)blockIdx.x - d->blk_start, g = b / (32 / MV_WARPS);
-        if (cta_arrive_last(p.cnt + g, 2 * (32 / MV_WARPS)))
-            mv_tail_glu(p.d[0].out, p.d[1].out, p.d[0].rows, g, p.n, p.e.out, p.exq, p.eds);
-    }
+    if (d->bias) v += d->bias[row];
+    const size_t o = (size_t)lane * d->rows + row;
+    d->out[o] = v;
+    if (d->out2) d->out2[o] = d->res[o] + v;
 }
 
 /* Two register sets of U tasks each: the next set's loads are in flight
@@ -571,42 +450,36 @@ static __device__ __noinline__ void mv_norm_out(const float *nx, const float *nw
 
 /* One warp's row of a k_mv_q / k_mv_q2 launch. */
 template <int T, int NC, int EPI>
-static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc *d, int di, int row) {
+static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc *d, int row) {
     typedef mvq<T> Q;
+    if (row >= d->rows) return;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-    float2 rcs = make_float2(1.0f, 0.0f);
-    if (row < d->rows) {
-        const int lane = threadIdx.x & 31, nb = p.cols / Q::QK, ntask = nb * Q::TPB;
-        const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * s_row(nb, Q::SN);
-        typename Q::W wa[Q::U], wb[Q::U];
-        mv_load<T, NC>(wa, Qr, Sr, lane, ntask);
-        pdl_wait();
-        if (EPI == EPI_ROPE) rcs = mv_rope_cs(p, di, row);
-        /* the partial sums arrive while the first products are computed */
-        float ss = 0.0f;
-        if (EPI == EPI_SC)
-            for (int i = lane; i < p.nss; i += 32) ss += __ldcg(p.pss + i);
-        for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
-            mv_load<T, NC>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
-            mv_dot<T, NC>(wa, p, t0, ntask, acc);
-            mv_load<T, NC>(wa, Qr, Sr, t0 + 64 * Q::U, ntask);
-            mv_dot<T, NC>(wb, p, t0 + 32 * Q::U, ntask, acc);
-        }
-#pragma unroll
-        for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
-        if (EPI == EPI_SC) {
-            /* every warp sums the partials in the same order: one scale */
-            const float scale = rsqrtf(warp_sum(ss) / (float)p.ndim + p.neps);
-            acc[0] *= scale;
-            if (blockIdx.x == 0 && p.nh) mv_norm_out(p.nx, p.nw, p.nh, p.ndim, scale);
-        }
-    } else {
-        if (EPI == EPI_NONE || EPI == EPI_SC) return; /* no barrier to meet */
-        pdl_wait();
+    const int lane = threadIdx.x & 31, nb = p.cols / Q::QK, ntask = nb * Q::TPB;
+    const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * s_row(nb, Q::SN);
+    typename Q::W wa[Q::U], wb[Q::U];
+    mv_load<T, NC>(wa, Qr, Sr, lane, ntask);
+    pdl_wait();
+    /* the partial sums arrive while the first products are computed */
+    float ss = 0.0f;
+    if (EPI == EPI_SC)
+        for (int i = lane; i < p.nss; i += 32) ss += __ldcg(p.pss + i);
+    for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
+        mv_load<T, NC>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
+        mv_dot<T, NC>(wa, p, t0, ntask, acc);
+        mv_load<T, NC>(wa, Qr, Sr, t0 + 64 * Q::U, ntask);
+        mv_dot<T, NC>(wb, p, t0 + 32 * Q::U, ntask, acc);
     }
-    mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
+    if (EPI == EPI_SC) {
+        /* every warp sums the partials in the same order: one scale */
+        const float scale = rsqrtf(warp_sum(ss) / (float)p.ndim + p.neps);
+        acc[0] *= scale;
+        if (blockIdx.x == 0 && p.nh) mv_norm_out(p.nx, p.nw, p.nh, p.ndim, scale);
+    }
+    mv_finish<NC>(p, d, row, acc);
 }
 
 template <int T, int NC, int EPI>
@@ -614,7 +487,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
     pdl_trigger();
     int row, di;
     const mv_desc *d = mv_pick(p, &row, &di);
-    mv_row<T, NC, EPI>(p, d, di, row);
+    mv_row<T, NC, EPI>(p, d, row);
 }
 
 /* One token, two weight types in one launch: descriptors [0, nd1) are T1,
@@ -626,8 +499,8 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, (mvq<T1>::MINB) < (mvq<T
     pdl_trigger();
     int row, di;
     const mv_desc *d = mv_pick(p, &row, &di);
-    if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, di, row);
-    else mv_row<T2, 1, EPI>(p, d, di, row);
+    if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, row);
+    else mv_row<T2, 1, EPI>(p, d, row);
 }
 
 bool cu_mv_pair_ok(uint32_t t1, uint32_t t2) {
@@ -805,7 +678,7 @@ static __device__ __forceinline__ void mvs_fill(uint8_t *buf, const uint8_t *Qr,
     }
 }
 
-template <int T, int EPI>
+template <int T>
 static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(const mv_params p) {
     typedef mvq<T> Q;
     enum { SB = mvs<T>::SB, NST = mvs<T>::NST, QB = SB * Q::QN, STG = QB + SB * Q::SN };
@@ -814,9 +687,9 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
     pdl_trigger();
     int row, di;
     const mv_desc *d = mv_pick(p, &row, &di);
+    if (row >= d->rows) return;
     float acc[1] = {0.0f};
-    float2 rcs = make_float2(1.0f, 0.0f);
-    if (row < d->rows) {
+    {
         const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nb = p.cols / Q::QK, nst = (nb + SB - 1) / SB;
         const uint8_t *Qr = d->q + (size_t)row * nb * Q::QN, *Sr = d->s + (size_t)row * s_row(nb, Q::SN);
 #pragma unroll
@@ -825,7 +698,6 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
             cp_commit();
         }
         pdl_wait();
-        if (EPI == EPI_ROPE) rcs = mv_rope_cs(p, di, row);
         for (int s = 0; s < nst; s++) {
             cp_wait<NST - 1>(); /* this lane's copies of stage s landed */
             __syncwarp();       /* ... and every lane's */
@@ -842,11 +714,8 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
         }
         cp_wait<0>();
         acc[0] = warp_sum(acc[0]);
-    } else {
-        if (EPI == EPI_NONE) return; /* no barrier to meet */
-        pdl_wait();
     }
-    mv_finish<1, EPI>(p, d, di, row, acc, rcs);
+    mv_finish<1>(p, d, row, acc);
 }
 
 /* f32 / f16 / bf16 weights: f32 activations, 8 values per lane and step. */
@@ -880,17 +749,14 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(
     pdl_trigger();
     int row, di;
     const mv_desc *d = mv_pick(p, &row, &di);
-    if (EPI == EPI_NONE && row >= d->rows) return;
+    if (row >= d->rows) return;
     pdl_wait();
-    const float2 rcs = EPI == EPI_ROPE && row < d->rows ? mv_rope_cs(p, di, row) : make_float2(1.0f, 0.0f);
     const int lane = threadIdx.x & 31, cols = p.cols;
     const size_t rb = (size_t)row * cols;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-    if (row >= d->rows) {
-        /* no row: only the epilogue's barriers */
-    } else if ((cols & 7) == 0) {
+    if ((cols & 7) == 0) {
         for (int k0 = lane * 8; k0 < cols; k0 += 512) {
             float w[2][8];
 #pragma unroll
@@ -920,32 +786,32 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(
     }
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
-    mv_finish<NC, EPI>(p, d, di, row, acc, rcs);
+    mv_finish<NC>(p, d, row, acc);
 }
 
 #define MVL(K) cu_launch(c, K, g, b, 0, p)
 /* One token: the shared-memory staged kernels (INGOT_CUDA_MV_SMEM=0: the
  * register double-buffered ones, for A/B measurements). */
-template <int EPI> static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
+static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
     switch (type) {
-    case IG_TYPE_Q4_0: MVL((k_mv_s<IG_TYPE_Q4_0, EPI>)); return true;
-    case IG_TYPE_Q4_1: MVL((k_mv_s<IG_TYPE_Q4_1, EPI>)); return true;
-    case IG_TYPE_Q5_0: MVL((k_mv_s<IG_TYPE_Q5_0, EPI>)); return true;
-    case IG_TYPE_Q5_1: MVL((k_mv_s<IG_TYPE_Q5_1, EPI>)); return true;
-    case IG_TYPE_Q8_0: MVL((k_mv_s<IG_TYPE_Q8_0, EPI>)); return true;
-    case IG_TYPE_Q2_K: MVL((k_mv_s<IG_TYPE_Q2_K, EPI>)); return true;
-    case IG_TYPE_Q3_K: MVL((k_mv_s<IG_TYPE_Q3_K, EPI>)); return true;
-    case IG_TYPE_Q4_K: MVL((k_mv_s<IG_TYPE_Q4_K, EPI>)); return true;
-    case IG_TYPE_Q5_K: MVL((k_mv_s<IG_TYPE_Q5_K, EPI>)); return true;
-    case IG_TYPE_Q6_K: MVL((k_mv_s<IG_TYPE_Q6_K, EPI>)); return true;
+    case IG_TYPE_Q4_0: MVL((k_mv_s<IG_TYPE_Q4_0>)); return true;
+    case IG_TYPE_Q4_1: MVL((k_mv_s<IG_TYPE_Q4_1>)); return true;
+    case IG_TYPE_Q5_0: MVL((k_mv_s<IG_TYPE_Q5_0>)); return true;
+    case IG_TYPE_Q5_1: MVL((k_mv_s<IG_TYPE_Q5_1>)); return true;
+    case IG_TYPE_Q8_0: MVL((k_mv_s<IG_TYPE_Q8_0>)); return true;
+    case IG_TYPE_Q2_K: MVL((k_mv_s<IG_TYPE_Q2_K>)); return true;
+    case IG_TYPE_Q3_K: MVL((k_mv_s<IG_TYPE_Q3_K>)); return true;
+    case IG_TYPE_Q4_K: MVL((k_mv_s<IG_TYPE_Q4_K>)); return true;
+    case IG_TYPE_Q5_K: MVL((k_mv_s<IG_TYPE_Q5_K>)); return true;
+    case IG_TYPE_Q6_K: MVL((k_mv_s<IG_TYPE_Q6_K>)); return true;
     default: return false;
     }
 }
 
 template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
-    if (NC == 1 && EPI != EPI_SC && c->mv_smem && mv_dispatch_s<EPI>(c, type, p, grid)) return;
+    if (NC == 1 && EPI != EPI_SC && c->mv_smem && mv_dispatch_s(c, type, p, grid)) return;
     switch (type) {
     case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC, EPI>)); break;
     case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC, EPI>)); break;
@@ -1056,7 +922,6 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     p.n = b->n;
     p.x = b->x;
     p.e = b->epi;
-    p.cnt = c->cnt;
     void *in_buf = NULL;
     if (b->glu.on) {
         p.gg = b->glu.g;
@@ -1088,7 +953,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
         p.ds = q8_ds(in_buf, b->n, b->cols);
     }
     c->pend_in_q8 = in_buf;
-    if (p.e.kind == EPI_NORM || p.e.kind == EPI_GLU || p.e.kind == EPI_NQ) {
+    if (p.e.kind == EPI_NQ) {
         void *ob = cu_q8_other(c, in_buf);
         if (!ob) return;
         p.exq = (int8_t *)ob;
@@ -1130,16 +995,9 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     }
     if (b->nrm.on || b->type2) return;
 
-    /* epilogues exist for one token (the backend fuses only then) */
-    if (p.e.kind != EPI_NONE && b->n != 1) {
-        cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "matmul: fused epilogue with several tokens");
+    if (p.e.kind != EPI_NONE) { /* EPI_NQ exists only with k_mv_r */
+        cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "matmul: fused epilogue without its kernel");
         return;
-    }
-    switch (p.e.kind) {
-    case EPI_NORM: mv_dispatch<1, EPI_NORM>(c, b->type, p, grid); return;
-    case EPI_GLU: mv_dispatch<1, EPI_GLU>(c, b->type, p, grid); return;
-    case EPI_ROPE: mv_dispatch<1, EPI_ROPE>(c, b->type, p, grid); return;
-    default: break;
     }
     if (b->n <= 1) mv_dispatch<1, EPI_NONE>(c, b->type, p, grid);
     else if (b->n <= 2) mv_dispatch<2, EPI_NONE>(c, b->type, p, grid);
