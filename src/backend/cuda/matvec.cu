@@ -552,7 +552,7 @@ static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, c
 static __host__ __device__ __forceinline__ size_t mvr_smem(int cols) { return (size_t)cols * 9 + (size_t)cols / 4; }
 
 template <int T, bool GLU, int NW>
-static __device__ __forceinline__ void mv_r(const mv_params &p) {
+static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
     typedef mvq<T> Q;
     extern __shared__ __align__(16) uint8_t smr[];
     __shared__ float sv[32];
@@ -635,11 +635,6 @@ static __device__ __forceinline__ void mv_r(const mv_params &p) {
             }
         }
     }
-}
-
-template <int T, bool GLU, int NW>
-static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
-    mv_r<T, GLU, NW>(p);
 }
 
 /* ---- one token, weights staged through shared memory ------------------
@@ -931,9 +926,8 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
         size_t nb = b->glu.count * 4;
         bool alias = overlaps(b->glu.out, nb, b->glu.g, nb) || overlaps(b->glu.out, nb, b->glu.u, nb);
         if (!alias && al16(b->glu.out)) p.gout = b->glu.out;
-        else if (!alias) { /* unaligned: its own kernel, then the products read its q8_1 */
+        else if (!alias) /* unaligned for CTA 0's float4 stores: a kernel writes it */
             cu_swiglu(c, b->glu.out, b->glu.g, b->glu.u, b->glu.count, false);
-        }
     } else if (b->nrm.on) {
         in_buf = b->nrm.q8;
         p.xq = (const int8_t *)in_buf;
@@ -958,7 +952,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
         if (!ob) return;
         p.exq = (int8_t *)ob;
         p.eds = q8_ds(ob, b->n, b->d[0].rows);
-        if (p.e.kind == EPI_NQ) p.pss_out = c->pss;
+        p.pss_out = c->pss;
     }
     int grid = 0;
     for (int i = 0; i < b->nd; i++) {
