@@ -204,6 +204,9 @@ static bool is_float(uint32_t t) { return t == IG_TYPE_F32 || t == IG_TYPE_F16 |
  * f32 x f32 is exact up to summation order. */
 static double mm_thr(uint32_t t, int n) {
     if (t == IG_TYPE_F32) return 1e-6;
+    /* the CPU rounds activations to bf16 as ggml does (8 bits), CUDA keeps
+     * them f32: a few outputs with cancelling terms reach 3e-5 (seed 12) */
+    if (t == IG_TYPE_BF16) return 1e-4;
     if (is_float(t)) return 2e-5;
     if (ingot_type_block_size(t) == 256) return 2e-3;
     return n <= 8 ? 5e-4 : 2e-4;
