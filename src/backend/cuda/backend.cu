@@ -211,14 +211,7 @@ static void flush_ra(cuda_ctx *c) {
  * flushed them, and any later op flushes it first). */
 static void flush(cuda_ctx *c) {
     /* pending (FUSE_BLK) norm / SwiGLU: nothing took them, run them */
-    if (c->dg.on) {
-        c->dg.on = false;
-        cu_swiglu(c, c->dg.out, c->dg.g, c->dg.u, c->dg.count, true);
-    }
-    if (c->dn.on) {
-        c->dn.on = false;
-        cu_rms_norm(c, c->dn.out, c->dn.x, c->dn.w, NULL, 1, c->dn.d, c->dn.eps, false, true);
-    }
+    cu_pending_run(c, &c->dn, &c->dg);
     flush_ra(c);
     flush_mv(c);
     flush_ropes(c);
@@ -431,20 +424,18 @@ static void cuda_rms_norm(ig_backend *be, float *out, const float *x, const ig_w
      * q8_1(sum * w) and the sums of squares; the norm stays pending for
      * the matmuls that read `out` */
     if ((c->fuse & FUSE_BLK) && c->pend_active && p->nd == 1 && p->d[0].out2 == x && p->epi.kind == EPI_NONE &&
-        n == 1 && p->n == 1 && p->d[0].rows == d && w && w->type == IG_TYPE_F32 && q8_fits(c, 1, d)) {
+        n == 1 && p->n == 1 && p->d[0].rows == d && w && w->type == IG_TYPE_F32 && q8_fits(c, 1, d) &&
+        cu_mv_blk_ok(c, p)) {
         p->epi.kind = EPI_NQ;
-        if (cu_mv_blk_ok(c, p)) {
-            p->epi.w = (const float *)w->data;
-            flush(c);
-            inval_all(c);
-            cu_dnorm *dn = &c->dn;
-            dn->on = true;
-            dn->out = out, dn->x = x, dn->w = (const float *)w->data, dn->eps = eps, dn->d = d;
-            dn->q8 = cu_q8_other(c, c->pend_in_q8);
-            dn->write = true;
-            return;
-        }
-        p->epi.kind = EPI_NONE;
+        p->epi.w = (const float *)w->data;
+        flush(c);
+        inval_all(c);
+        cu_dnorm *dn = &c->dn;
+        dn->on = true;
+        dn->out = out, dn->x = x, dn->w = (const float *)w->data, dn->eps = eps, dn->d = d;
+        dn->q8 = cu_q8_other(c, c->pend_in_q8);
+        dn->write = true;
+        return;
     }
     op_begin(be);
     inval_all(c);

@@ -574,6 +574,8 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b);
 bool cu_mv_pair_ok(uint32_t t1, uint32_t t2);
 /* FUSE_BLK: can this batch run one CTA per 32 rows (k_mv_r)? */
 bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b);
+/* Run a pending norm / SwiGLU (either may be NULL) as kernels of their own. */
+void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */
 void cu_mv_init(cuda_ctx *c);
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,

@@ -901,18 +901,22 @@ static bool sc_ok(const mv_batch *b) {
     return true;
 }
 
+void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg) {
+    if (dg && dg->on) {
+        dg->on = false;
+        cu_swiglu(c, dg->out, dg->g, dg->u, dg->count, true);
+    }
+    if (dn && dn->on) {
+        dn->on = false;
+        cu_rms_norm(c, dn->out, dn->x, dn->w, NULL, 1, dn->d, dn->eps, false, true);
+    }
+}
+
 void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     mv_batch bb = *b0;
     const mv_batch *b = &bb;
     /* a pending SwiGLU / norm these kernels cannot take runs first */
-    if (bb.glu.on && !cu_mv_blk_ok(c, &bb)) {
-        cu_swiglu(c, bb.glu.out, bb.glu.g, bb.glu.u, bb.glu.count, true);
-        bb.glu.on = false;
-    }
-    if (bb.nrm.on && !sc_ok(&bb)) {
-        cu_rms_norm(c, bb.nrm.out, bb.nrm.x, bb.nrm.w, NULL, 1, bb.nrm.d, bb.nrm.eps, false, true);
-        bb.nrm.on = false;
-    }
+    cu_pending_run(c, bb.nrm.on && !sc_ok(&bb) ? &bb.nrm : NULL, bb.glu.on && !cu_mv_blk_ok(c, &bb) ? &bb.glu : NULL);
     mv_params p;
     memset(&p, 0, sizeof p);
     p.nd = b->nd;
