@@ -352,7 +352,11 @@ static void test_fused_layer(void) {
             pair fa = pair_new((size_t)n * F * 4), fb = pair_new((size_t)n * F * 4);
             pair_poison(&h), pair_poison(&q), pair_poison(&k), pair_poison(&v), pair_poison(&att);
             pair_poison(&h2), pair_poison(&fa), pair_poison(&fb);
-            ig_attn a = {n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), INGOT_KV_F16, n_ctx};
+            /* as the forward pass gives it: a bound on the lengths (CUDA's
+             * one-CTA, staged path up to 128), or none (the kernel decides
+             * from pos in device memory) */
+            const int bound = p0 + n <= 128 && ti != 3 ? 128 : 0;
+            ig_attn a = {n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), INGOT_KV_F16, n_ctx, bound};
             ig_rope r = {hd, 10000.0f, 1.0f, IG_ROPE_NORMAL};
             ig_backend *bs[2] = {C, G};
             for (int bi = 0; bi < 2; bi++) {
@@ -607,7 +611,7 @@ static void attn_case(int n, int n_head, int n_head_kv, int hd, int kv_type, int
     pair Kn = pair_from(kh, (size_t)n * ld_kv * 4), Vn = pair_from(vh, (size_t)n * ld_kv * 4);
     pair P = pair_from(pos, (size_t)n * 4), O = pair_new((size_t)n * n_head * hd * 4);
     pair_poison(&O);
-    ig_attn a = {n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), kv_type, n_ctx};
+    ig_attn a = {n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), kv_type, n_ctx, 0};
     C->iface->kv_store(C, K.c, V.c, Kn.c, Vn.c, ld_kv, n, kv, P.c, &a);
     G->iface->kv_store(G, K.g, V.g, Kn.g, Vn.g, ld_kv, n, kv, P.g, &a);
     C->iface->attention(C, O.c, Q.c, ld_q, K.c, V.c, n, P.c, &a);
@@ -650,7 +654,7 @@ static void test_attention(void) {
 static void test_graph(void) {
     if (!G->iface->graph_replay) return;
     const int n_head = 8, n_head_kv = 2, hd = 64, E = n_head * hd, KV = n_head_kv * hd, n_ctx = 512;
-    ig_attn a = {n_head, n_head_kv, hd, 0.125f, INGOT_KV_F16, n_ctx};
+    ig_attn a = {n_head, n_head_kv, hd, 0.125f, INGOT_KV_F16, n_ctx, 0};
     ig_rope r = {hd, 10000.0f, 1.0f, IG_ROPE_NORMAL};
     size_t cb = (size_t)n_ctx * KV * 2;
     void *zero = calloc(1, cb);
@@ -769,6 +773,10 @@ int main(void) {
     with_env("INGOT_CUDA_NO_MIX", "1", test_fused_layer);
     /* decode attention split and merged at every length */
     with_env("INGOT_CUDA_ATT_SINGLE", "0", test_fused_layer);
+    /* short decode attention without the keys staged in shared memory */
+    with_env("INGOT_CUDA_ATT_SK", "0", test_fused_layer);
+    /* kernels left at the driver's L1 / shared memory split */
+    with_env("INGOT_CUDA_CARVEOUT", "-1", test_fused_layer);
     /* the decode kernels that stage weights through shared memory (off
      * by default, kept for other cards) */
     with_env("INGOT_CUDA_MV_SMEM", "1", test_matmul);

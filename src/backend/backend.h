@@ -48,6 +48,8 @@ typedef struct ig_attn {
     float scale;         /* usually 1/sqrt(head_dim) */
     int kv_type;         /* INGOT_KV_F16 / INGOT_KV_F32 */
     int n_ctx;           /* rows in the cache */
+    int max_len;         /* pos[i] + 1 <= max_len for every token of the call
+                            (len_phase's bound); 0: unknown */
 } ig_attn;
 
 typedef struct ig_backend_iface {
@@ -136,6 +138,12 @@ typedef struct ig_backend_iface {
     bool (*graph_replay)(ig_backend *be, int key);
     void (*capture_begin)(ig_backend *be, int key);
     void (*capture_end)(ig_backend *be, int key);
+    /* ---- optional: lengths the backend runs differently. The phase
+     * (0..3) of a step whose sequences end at length <= len; *bound = the
+     * largest length of that phase (0: none), passed back as
+     * ig_attn.max_len. A recorded step is replayed only within its phase.
+     * NULL: one phase. */
+    int (*len_phase)(ig_backend *be, int len, int *bound);
 } ig_backend_iface;
 
 struct ig_backend {

@@ -21,14 +21,18 @@ void ig_forward(ingot_context *c, int n, ig_out_mode mode) {
     const bool gpt2 = hp->arch == IG_ARCH_GPT2;
 
     /* A decode step (n == 1) always issues the same ops on the same
-     * buffers, so a backend that can record it (CUDA graphs) replays it. */
-    const int graph_key = n == 1 ? c->graph_id * 4 + (int)mode + 1 : 0;
+     * buffers, so a backend that can record it (CUDA graphs) replays it,
+     * once per length phase (kernels chosen for short sequences). */
+    int bound = 0;
+    const int phase = B->len_phase ? B->len_phase(be, (int)c->pos + n, &bound) & 3 : 0;
+    const int graph_key = n == 1 ? (c->graph_id * 4 + phase) * 4 + (int)mode + 1 : 0;
     if (graph_key && B->graph_replay && B->graph_replay(be, graph_key)) return;
     if (graph_key && B->capture_begin) B->capture_begin(be, graph_key);
 
     ig_attn at = {
         .n_head = (int)hp->n_head, .n_head_kv = (int)hp->n_head_kv, .head_dim = (int)hp->head_dim,
         .scale = 1.0f / sqrtf((float)hp->head_dim), .kv_type = (int)c->p.kv_type, .n_ctx = (int)c->n_ctx,
+        .max_len = bound,
     };
     ig_rope rope = {.n_rot = (int)hp->n_rot, .freq_base = hp->rope_freq_base,
                     .freq_scale = hp->rope_freq_scale, .mode = IG_ROPE_NORMAL};

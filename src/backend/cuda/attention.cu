@@ -9,7 +9,10 @@
  * stays right as the cache grows; nsplit depends only on n_ctx. For one
  * token up to INGOT_CUDA_ATT_SINGLE (128) keys chunk 0 takes the whole
  * sequence and the other CTAs leave at once: a couple of serial steps cost
- * less than the partials and the merge. Optionally (INGOT_CUDA_PF_ATT_MB,
+ * less than the partials and the merge. With rope fused (one token) the
+ * cache rows of a chunk of up to INGOT_CUDA_ATT_SK (128) keys are copied
+ * to shared memory before the wait for Q/K/V, so no serial step waits for
+ * DRAM after it. Optionally (INGOT_CUDA_PF_ATT_MB,
  * measured slower) the CTAs prefetch the next weight (wo) into L2.
  *
  * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
@@ -106,6 +109,7 @@ typedef struct attn_dec {
     const uint8_t *pfq, *pfs;
     size_t pfq_n, pfs_n;
     int single;   /* lengths up to this: chunk 0 does all, no merge */
+    int sk;       /* ROPE, f16: chunks up to this many keys are staged in shared memory */
 } attn_dec;
 
 /* The last CTA of (head h, token i): merge the nsplit (<= 32) partials,
@@ -169,6 +173,18 @@ static __device__ __forceinline__ void ld_step(const void *kc, const void *vc, i
         ld_slice<DPL, F16, VEC>(vc, row, lane, hd, vf[j]);
     }
 }
+/* The same from the chunk staged in shared memory (keys t0.., hd apart;
+ * row len-1 holds whatever the cache had: it is replaced by the caller). */
+template <int DPL>
+static __device__ __forceinline__ void ld_step_sm(const __half *sk, const __half *sv, int tb, int t0, int t1,
+                                                  int lane, int hd, float (*kf)[DPL], float (*vf)[DPL]) {
+#pragma unroll
+    for (int j = 0; j < DEC_KPW; j++) {
+        const int t = (tb + j < t1 ? tb + j : t1 - 1) - t0;
+        ld_slice<DPL, true, true>(sk, (size_t)t * hd, lane, hd, kf[j]);
+        ld_slice<DPL, true, true>(sv, (size_t)t * hd, lane, hd, vf[j]);
+    }
+}
 
 template <int DPL, bool F16, bool VEC, bool ROPE>
 static __global__ void __launch_bounds__(DEC_WARPS * 32)
@@ -212,12 +228,33 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     const int t0 = s * chunk, t1 = min(len, t0 + chunk);
     const size_t base = (size_t)g * hd;
     /* ROPE: every row this kernel reads from the cache was stored by an
-     * earlier step, so the first step's keys and values are in flight
-     * before the wait (without it, row len-1 is the previous kernel's) */
+     * earlier step, so they can be requested before the wait (without it,
+     * row len-1 is the previous kernel's): a chunk of up to x.sk keys (f16)
+     * lands in shared memory whole (cp.async: no registers held), so no
+     * step waits for DRAM after the wait; a longer one has its first step's
+     * keys and values in flight in registers. */
     float kf[DEC_KPW][DPL], vf[DEC_KPW][DPL];
     const int tb0 = t0 + w * DEC_KPW;
-    if (ROPE && tb0 < t1) ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb0, t1, len, kv_dim, base, lane, hd, kf, vf);
+    extern __shared__ __align__(16) uint8_t sdyn[];
+    const bool staged = ROPE && F16 && VEC && t1 - t0 <= x.sk;
+    __half *skh = (__half *)sdyn, *svh = skh + (size_t)x.sk * hd;
+    if (staged) {
+        const int per = hd / 8; /* 16-byte pieces of a row */
+        for (int f = threadIdx.x; f < (t1 - t0) * per; f += blockDim.x) {
+            const int t = f / per, e = (f % per) * 8;
+            const size_t off = (size_t)(t0 + t) * kv_dim + base + e;
+            cp16(skh + (size_t)t * hd + e, (const __half *)kc + off);
+            cp16(svh + (size_t)t * hd + e, (const __half *)vc + off);
+        }
+        cp_commit();
+    } else if (ROPE && tb0 < t1) {
+        ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb0, t1, len, kv_dim, base, lane, hd, kf, vf);
+    }
     pdl_wait();
+    if (staged) {
+        cp_wait<0>();
+        __syncthreads();
+    }
 
     __shared__ float sm[DEC_WARPS], sl[DEC_WARPS], so[DEC_WARPS][32 * DPL];
 
@@ -262,7 +299,8 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     float m = -INFINITY, l = 0.0f;
     for (int tb = tb0; tb < t1; tb += STEP) {
         float sc[DEC_KPW];
-        if (!ROPE || tb != tb0) ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb, t1, len, kv_dim, base, lane, hd, kf, vf);
+        if (staged) ld_step_sm<DPL>(skh, svh, tb, t0, t1, lane, hd, kf, vf);
+        else if (!ROPE || tb != tb0) ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb, t1, len, kv_dim, base, lane, hd, kf, vf);
         if (ROPE && cur) {
 #pragma unroll
             for (int j = 0; j < DEC_KPW; j++)
@@ -654,6 +692,12 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         if (nsplit > want) nsplit = want;
         if (nsplit > 32) nsplit = 32;
         if (nsplit < 1) nsplit = 1;
+        /* every length of the call short (the caller's bound): one CTA per
+         * head, the keys staged in shared memory before the wait for Q/K/V
+         * (f16 cache, rope fused) */
+        const bool one = ra && n == 1 && F16 && hd == 32 * DPL && a->max_len > 0 && a->max_len <= c->att_single &&
+                         a->max_len <= c->att_sk;
+        if (one) nsplit = 1;
         float *part = NULL;
         if (nsplit > 1) {
             part = (float *)cu_scratch(c, SCR_ATTN, (size_t)n * a->n_head * nsplit * (hd + 2) * sizeof(float));
@@ -681,8 +725,20 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         if (ra && n == 1 && hd == 32 * DPL && DPL % 2 == 0) {
             x.kcur = ra->k, x.vcur = ra->v;
             x.n_rot = ra->n_rot, x.theta_scale = ra->theta_scale, x.freq_scale = ra->freq_scale;
-            cu_launch(c, k_attn_split<DPL, F16, true, true>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc, vc,
-                      pos, a->n_head, group, hd, a->scale, nsplit, x);
+            /* K and V of up to max_len keys staged in shared memory (a
+             * device that refuses the size gets the register path) */
+            size_t smem = one ? (size_t)a->max_len * hd * 2 * sizeof(__half) : 0;
+            static size_t allowed = 48 * 1024; /* per instantiation */
+            if (smem > allowed) {
+                if (cudaFuncSetAttribute(k_attn_split<DPL, F16, true, true>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) == cudaSuccess)
+                    allowed = smem;
+                else
+                    cudaGetLastError(), smem = 0;
+            }
+            if (smem) x.sk = a->max_len;
+            cu_launch(c, k_attn_split<DPL, F16, true, true>, grid, dim3(DEC_WARPS * 32), smem, out, part, q, ld_q, kc,
+                      vc, pos, a->n_head, group, hd, a->scale, nsplit, x);
         } else if (ra) {
             cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "attention: rope fused where it cannot be");
             return;

@@ -218,6 +218,8 @@ typedef struct cuda_ctx {
     int mvr_nw;             /* warps of k_mv_r for the lighter types: 32 or 16 */
     bool mv_mix;            /* two weight types per launch (INGOT_CUDA_NO_MIX=1: off) */
     int att_single;         /* decode attention: one CTA per head up to this length */
+    int att_sk;             /* ... staging chunks of up to this many keys in shared memory */
+    int carveout;           /* every kernel's preferred smem carveout, % (INGOT_CUDA_CARVEOUT; -1: unset) */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;
@@ -230,10 +232,15 @@ static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf
     c->q8_sc.on = false;
 }
 
+/* Kernel k's preferred shared-memory carveout, c->carveout (once per
+ * kernel and value; < 0: the driver's choice). */
+void cu_carveout(cuda_ctx *c, const void *k);
+
 /* Launch a kernel on the context's stream (PDL where the device has it). */
 template <typename... KArgs, typename... Args>
 static inline void cu_launch(cuda_ctx *c, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
                              Args... args) {
+    if (c->carveout >= 0) cu_carveout(c, (const void *)k);
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
@@ -386,6 +393,26 @@ static __device__ __forceinline__ void q8_put(float v, int8_t *xq, float2 *ds, s
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);
     if ((threadIdx.x & 31) == 0) ds[i / 32] = make_float2(d, d * qs);
+}
+
+/* 16-byte global -> shared copies that hold no registers (cp.async). */
+static __device__ __forceinline__ void cp16(void *smem, const void *g) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned a = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
+#else
+    *(int4 *)smem = *(const int4 *)g;
+#endif
+}
+static __device__ __forceinline__ void cp_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+template <int N> static __device__ __forceinline__ void cp_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
 }
 
 /* Arrival counting for "the last CTA finishes the job". One thread per CTA

@@ -510,25 +510,6 @@ bool cu_mv_pair_ok(uint32_t t1, uint32_t t2) {
     return (t1 == IG_TYPE_Q4_K || t1 == IG_TYPE_Q5_K) && t2 == IG_TYPE_Q6_K;
 }
 
-static __device__ __forceinline__ void cp16(void *smem, const void *g) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned a = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
-#else
-    *(int4 *)smem = *(const int4 *)g;
-#endif
-}
-static __device__ __forceinline__ void cp_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-template <int N> static __device__ __forceinline__ void cp_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-#endif
-}
-
 /* ---- one token, one CTA per 32 rows (FUSE_BLK) ------------------------
  * A CTA owns whole q8_1 blocks of its output, so what the next product
  * needs is ready when the CTA ends, without arrival counters: for a
