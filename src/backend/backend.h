@@ -139,8 +139,8 @@ typedef struct ig_backend_iface {
     void (*capture_begin)(ig_backend *be, int key);
     void (*capture_end)(ig_backend *be, int key);
     /* ---- optional: lengths the backend runs differently. The phase
-     * (0..3) of a step whose sequences end at length <= len; *bound = the
-     * largest length of that phase (0: none), passed back as
+     * (0..3) of a step after which the longest sequence is `len` tokens;
+     * *bound = the largest length of that phase (0: none), passed back as
      * ig_attn.max_len. A recorded step is replayed only within its phase.
      * NULL: one phase. */
     int (*len_phase)(ig_backend *be, int len, int *bound);

@@ -9,10 +9,11 @@
  * stays right as the cache grows; nsplit depends only on n_ctx. For one
  * token up to INGOT_CUDA_ATT_SINGLE (128) keys chunk 0 takes the whole
  * sequence and the other CTAs leave at once: a couple of serial steps cost
- * less than the partials and the merge. With rope fused (one token) the
- * cache rows of a chunk of up to INGOT_CUDA_ATT_SK (128) keys are copied
- * to shared memory before the wait for Q/K/V, so no serial step waits for
- * DRAM after it. Optionally (INGOT_CUDA_PF_ATT_MB,
+ * less than the partials and the merge. When the caller bounds every length
+ * by that (ig_attn.max_len: the backend's short length phase) and rope is
+ * fused, the grid is one CTA per head and its cache rows (up to
+ * INGOT_CUDA_ATT_SK = 128 keys) are copied to shared memory before the wait
+ * for Q/K/V, so no serial step waits for DRAM after it. Optionally (INGOT_CUDA_PF_ATT_MB,
  * measured slower) the CTAs prefetch the next weight (wo) into L2.
  *
  * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
