@@ -60,6 +60,18 @@ static void close_run(run *r) {
     if (r->m) ingot_model_free(r->m);
 }
 
+/* The model on CUDA (g) and on the CPU (c); false (reported, nothing left
+ * open) when either cannot be opened. */
+static bool open_pair(const char *path, run *g, run *c) {
+    *g = (run){NULL, NULL};
+    *c = (run){NULL, NULL};
+    if (open_run(path, INGOT_BACKEND_CPU, c) && open_run(path, INGOT_BACKEND_CUDA, g)) return true;
+    CHECK(0, "%s: cannot open", path);
+    close_run(c);
+    close_run(g);
+    return false;
+}
+
 /* Whether a file holds only float tensors (tighter threshold). */
 static bool float_model(const char *path) {
     return strstr(path, "f16") || strstr(path, "bf16") || strstr(path, "stories260K");
@@ -67,12 +79,7 @@ static bool float_model(const char *path) {
 
 static void check_model(const char *path) {
     run g, c;
-    if (!open_run(path, INGOT_BACKEND_CPU, &c) || !open_run(path, INGOT_BACKEND_CUDA, &g)) {
-        CHECK(0, "%s: cannot open", path);
-        close_run(&c);
-        close_run(&g);
-        return;
-    }
+    if (!open_pair(path, &g, &c)) return;
     ingot_model_info info;
     ingot_model_get_info(g.m, &info);
     CHECK(strcmp(info.backend, "cuda") == 0, "%s: loaded on %s", path, info.backend);
@@ -121,12 +128,7 @@ done:
  * the CPU's. */
 static void check_greedy(const char *path) {
     run g, c;
-    if (!open_run(path, INGOT_BACKEND_CPU, &c) || !open_run(path, INGOT_BACKEND_CUDA, &g)) {
-        CHECK(0, "%s: cannot open", path);
-        close_run(&c);
-        close_run(&g);
-        return;
-    }
+    if (!open_pair(path, &g, &c)) return;
     const int V = ingot_n_vocab(c.m);
     const char *prompt = "Once upon a time";
     int32_t toks[32];
@@ -162,12 +164,7 @@ static void check_greedy(const char *path) {
  * the context is cut back to 20 (the short phase's graph replayed). */
 static void check_phases(const char *path) {
     run g, c;
-    if (!open_run(path, INGOT_BACKEND_CPU, &c) || !open_run(path, INGOT_BACKEND_CUDA, &g)) {
-        CHECK(0, "%s: cannot open", path);
-        close_run(&c);
-        close_run(&g);
-        return;
-    }
+    if (!open_pair(path, &g, &c)) return;
     const int V = ingot_n_vocab(c.m);
     int32_t tok = 1;
     double worst = 0;
