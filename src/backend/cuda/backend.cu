@@ -182,15 +182,10 @@ static void succ_clear(cuda_ctx *c) {
     c->last_w = NULL;
 }
 
-static bool overlap(const void *a, size_t na, const void *b, size_t nb) {
-    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
-    return x < y + nb && y < x + na;
-}
-
 /* Memory [p, p+bytes) was (or will be) rewritten. */
 static void wrote(cuda_ctx *c, const void *p, size_t bytes) {
-    if (c->q8_src && overlap(p, bytes, c->q8_src, c->q8_count * 4)) c->q8_src = NULL;
-    if (c->f16x_src && overlap(p, bytes, c->f16x_src, (size_t)c->f16x_n * c->f16x_cols * 4)) c->f16x_src = NULL;
+    if (c->q8_src && cu_overlap(p, bytes, c->q8_src, c->q8_count * 4)) c->q8_src = NULL;
+    if (c->f16x_src && cu_overlap(p, bytes, c->f16x_src, (size_t)c->f16x_n * c->f16x_cols * 4)) c->f16x_src = NULL;
 }
 
 /* ---- held-back matrix-vector products ---------------------------------------- */
@@ -529,7 +524,7 @@ static void cuda_matmul(ig_backend *be, float *out, const ig_weight *w, const ig
                p->type != w->type && cu_mv_pair_ok(p->type, w->type);
     bool same = p->type2 ? p->type2 == w->type : p->type == w->type;
     bool join = c->pend_active && !p->closed && p->x == x && p->n == n && (same || mix) && p->cols == cols &&
-                p->nd < MV_MAXDESC && !overlap(out, (size_t)n * rows * 4, x, (size_t)n * cols * 4);
+                p->nd < MV_MAXDESC && !cu_overlap(out, (size_t)n * rows * 4, x, (size_t)n * cols * 4);
     if (join && mix) {
         p->type2 = w->type;
         p->nd1 = p->nd;
@@ -571,7 +566,7 @@ static void cuda_add(ig_backend *be, float *out, const float *a, const float *b,
         mv_desc *d = &p->d[0];
         const float *res = b == d->out ? a : (a == d->out ? b : NULL);
         /* the epilogue may not write what the kernel still reads as input */
-        if (res && res != d->out && !overlap(out, count * 4, p->x, (size_t)p->n * p->cols * 4)) {
+        if (res && res != d->out && !cu_overlap(out, count * 4, p->x, (size_t)p->n * p->cols * 4)) {
             d->res = res;
             d->out2 = out;
             /* held: an rms_norm of the sum may still join the launch */
@@ -620,7 +615,7 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
         const cuda_ctx::rope_op *rk = &c->rope_pend[nr - 1];
         const cuda_ctx::rope_op *rq = nr == 2 ? &c->rope_pend[0] : NULL;
         if (rk->x == k && rk->ld == ld && rk->n == n && rk->pos == pos && rk->n_head * rk->head_dim == kv_dim &&
-            rk->head_dim == a->head_dim && v && !overlap(v, (size_t)n * ld * 4, k, (size_t)n * ld * 4)) {
+            rk->head_dim == a->head_dim && v && !cu_overlap(v, (size_t)n * ld * 4, k, (size_t)n * ld * 4)) {
             c->n_rope_pend = 0;
             const int hd = rk->head_dim;
             /* one token, q's rotation alike: hold all of it for the attention */

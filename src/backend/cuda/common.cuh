@@ -224,6 +224,12 @@ typedef struct cuda_ctx {
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;
 
+/* Do [a, a+na) and [b, b+nb) (bytes) share memory? */
+static inline bool cu_overlap(const void *a, size_t na, const void *b, size_t nb) {
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + nb && y < x + na;
+}
+
 /* The q8_1 copy of count activations at src is now in buf. */
 static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf) {
     c->q8_src = src;

@@ -339,7 +339,7 @@ typedef struct mv_params {
     const float2 *ds;
     const float *x;
     mv_epi e;
-    int8_t *exq;           /* NORM/GLU/NQ: q8_1 of e.out (NQ: of the sum * e.w) */
+    int8_t *exq;           /* EPI_NQ: q8_1 of the residual sum * e.w */
     float2 *eds;
     /* EPI_SC: the input q8_1 is of x * nw, unnormalized; the norm's sum of
      * squares is the sum of nss partials; CTA 0 writes nh = the norm */
@@ -723,7 +723,7 @@ template <int T> static __device__ __forceinline__ float ldw1(const void *base, 
     return T == IG_TYPE_F16 ? h2f(h) : bf2f(h);
 }
 
-template <int T, int NC, int EPI>
+template <int T, int NC>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(const mv_params p) {
     pdl_trigger();
     int row, di;
@@ -792,9 +792,9 @@ template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, c
     dim3 g(grid), b(MV_WARPS * 32);
     if (NC == 1 && EPI != EPI_SC && c->mv_smem && mv_dispatch_s(c, type, p, grid)) return;
     switch (type) {
-    case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC, EPI>)); break;
-    case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC, EPI>)); break;
-    case IG_TYPE_BF16: MVL((k_mv_f<IG_TYPE_BF16, NC, EPI>)); break;
+    case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC>)); break;
+    case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC>)); break;
+    case IG_TYPE_BF16: MVL((k_mv_f<IG_TYPE_BF16, NC>)); break;
     case IG_TYPE_Q4_0: MVL((k_mv_q<IG_TYPE_Q4_0, NC, EPI>)); break;
     case IG_TYPE_Q4_1: MVL((k_mv_q<IG_TYPE_Q4_1, NC, EPI>)); break;
     case IG_TYPE_Q5_0: MVL((k_mv_q<IG_TYPE_Q5_0, NC, EPI>)); break;
@@ -856,11 +856,6 @@ void cu_mv_init(cuda_ctx *c) {
 
 static bool al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
-static bool overlaps(const void *a, size_t na, const void *b, size_t nb) {
-    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
-    return x < y + nb && y < x + na;
-}
-
 bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b) {
     if (!(c->fuse & FUSE_BLK) || b->n != 1 || b->nd != 1 || is_float_type(b->type) || b->d[0].rows % 32 ||
         b->d[0].rows / 32 > PSS_MAX || b->nrm.on)
@@ -912,7 +907,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
         /* out aliasing gate or up (forward.c: in place) stays unwritten:
          * other CTAs still read them (backend.h allows it) */
         size_t nb = b->glu.count * 4;
-        bool alias = overlaps(b->glu.out, nb, b->glu.g, nb) || overlaps(b->glu.out, nb, b->glu.u, nb);
+        bool alias = cu_overlap(b->glu.out, nb, b->glu.g, nb) || cu_overlap(b->glu.out, nb, b->glu.u, nb);
         if (!alias && al16(b->glu.out)) p.gout = b->glu.out;
         else if (!alias) /* unaligned for CTA 0's float4 stores: a kernel writes it */
             cu_swiglu(c, b->glu.out, b->glu.g, b->glu.u, b->glu.count, false);
