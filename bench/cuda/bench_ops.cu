@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backend/cuda/common.cuh"
+#include "mega.h"
 
 extern "C" {
 #include "quant/quant.h"
@@ -239,6 +240,124 @@ static void fake_forward(ig_backend *be, fake_model &m, int n, bool greedy, int 
     if (key) B->capture_end(be, key);
 }
 
+/* The same step through the decode megakernel (mega.cu): the layers as
+ * one launch, embedding and output through the op table. */
+static cu_mega *mega_build(ig_backend *be, fake_model &m) {
+    cuda_ctx *c = (cuda_ctx *)be->ctx;
+    if (const char *why = cu_mega_unsupported(c)) {
+        printf("  megakernel unsupported: %s\n", why);
+        return NULL;
+    }
+    cu_mega *g = cu_mega_new(c);
+    const int ns = cu_mega_nsplit(g, NH);
+    float *part = cu_mega_part(c, g, (size_t)NH * ns * (HD + 4));
+    for (int l = 0; l < NL; l++) {
+        fake_layer &L = m.L[l];
+        mg_att A = {m.q, m.k, m.v, m.att, part, m.kc[l], m.vc[l], m.pos, cu_mega_counters(c, g), NH, 1, HD, ns,
+                    getenv("MEGA_SINGLE") ? atoi(getenv("MEGA_SINGLE")) : 0, HD,
+                    1.0f / sqrtf((float)HD), powf(10000.0f, -2.0f / HD), 1.0f};
+        mg_mat qkv[3] = {mg_weight(&L.wq, m.q, NULL, NULL), mg_weight(&L.wk, m.k, NULL, NULL),
+                         mg_weight(&L.wv, m.v, NULL, NULL)};
+        mg_mat o = mg_weight(&L.wo, m.h, m.x, m.x);
+        mg_mat gu[2] = {mg_weight(&L.wg, m.ffa, NULL, NULL), mg_weight(&L.wu, m.ffb, NULL, NULL)};
+        mg_mat d = mg_weight(&L.wd, m.h, m.x, m.x);
+        cu_mega_mv(g, MG_IN_NORM, m.x, NULL, (const float *)L.an.data, 1e-5f, 3, qkv);
+        cu_mega_att(g, &A);
+        cu_mega_mv(g, MG_IN_F32, m.att, NULL, NULL, 0.0f, 1, &o);
+        cu_mega_mv(g, MG_IN_NORM, m.x, NULL, (const float *)L.fn.data, 1e-5f, 2, gu);
+        cu_mega_mv(g, MG_IN_GLU, m.ffa, m.ffb, NULL, 0.0f, 1, &d);
+    }
+    if (!cu_mega_finish(c, g)) {
+        printf("  megakernel: program not runnable\n");
+        cu_mega_free(g);
+        return NULL;
+    }
+    return g;
+}
+static void mega_forward(ig_backend *be, fake_model &m, cu_mega *g, int len) {
+    const ig_backend_iface *B = be->iface;
+    cuda_ctx *c = (cuda_ctx *)be->ctx;
+    int bound = 0, key = 20 + (B->len_phase ? B->len_phase(be, len, &bound) & 3 : 0);
+    if (B->graph_replay(be, key)) return;
+    B->capture_begin(be, key);
+    B->embed(be, m.x, &m.emb, m.ids, 1);
+    cu_mega_launch(c, g);
+    q8_set(c, NULL, 0, NULL);
+    B->rms_norm(be, m.h, m.x, &m.onorm, 1, E, 1e-5f);
+    B->matmul(be, m.logits, &m.out, NULL, m.h, 1);
+    B->argmax(be, m.amax, m.logits, NV);
+    B->capture_end(be, key);
+}
+/* Logits of steps 0..n-1 through either path, from an empty cache. */
+static std::vector<std::vector<float>> run_steps(ig_backend *be, fake_model &m, cu_mega *g, int n,
+                                                 const std::vector<int32_t> &ids) {
+    std::vector<std::vector<float>> out;
+    for (int l = 0; l < NL; l++) {
+        CK(cudaMemset(m.kc[l], 0, (size_t)NCTX * E * 2));
+        CK(cudaMemset(m.vc[l], 0, (size_t)NCTX * E * 2));
+    }
+    for (int s = 0; s < n; s++) {
+        int32_t p = s, id = ids[s];
+        be->iface->upload(be, m.ids, &id, 4);
+        be->iface->upload(be, m.pos, &p, 4);
+        if (g) mega_forward(be, m, g, p + 1);
+        else fake_forward(be, m, 1, true, p + 1);
+        std::vector<float> lg(NV);
+        be->iface->download(be, lg.data(), m.logits, NV * 4);
+        out.push_back(lg);
+    }
+    return out;
+}
+static void bench_mega(ig_backend *be, fake_model &m, double bw, const std::vector<int32_t> &ids, const char *label) {
+    cu_mega *g = mega_build(be, m);
+    if (!g) {
+        printf("  %-7s megakernel: not supported here\n", label);
+        return;
+    }
+    /* agreement with the op path over the length phases */
+    const int NS = 160;
+    auto a = run_steps(be, m, NULL, NS, ids), b = run_steps(be, m, g, NS, ids);
+    double worst = 0, worst_short = 0;
+    int same = 0, worst_at = 0;
+    for (int s = 0; s < NS; s++) {
+        double num = 0, den = 0;
+        int ia = 0, ib = 0;
+        for (int i = 0; i < NV; i++) {
+            double d = (double)a[s][i] - b[s][i];
+            num += d * d, den += (double)a[s][i] * a[s][i];
+            if (a[s][i] > a[s][ia]) ia = i;
+            if (b[s][i] > b[s][ib]) ib = i;
+        }
+        double e = den > 0 ? num / den : num;
+        if (!(e <= worst)) worst = e, worst_at = s;
+        if (s < 128 && !(e <= worst_short)) worst_short = e;
+        same += ia == ib;
+    }
+    printf("  %-7s megakernel vs op path, %d steps: logits nmse max %.3g (step %d; %.3g up to 128), argmax equal %d/%d\n",
+           label, NS, worst, worst_at, worst_short, same, NS);
+    double tg_best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = 0;
+        for (int s = 0; s < 128 + 8; s++) {
+            if (s == 8) t0 = ig_time();
+            int32_t p = s < 8 ? s : s - 8, id = ids[s % NB], got;
+            be->iface->upload(be, m.ids, &id, 4);
+            be->iface->upload(be, m.pos, &p, 4);
+            mega_forward(be, m, g, p + 1);
+            be->iface->download(be, &got, m.amax, 4);
+        }
+        double dt = (ig_time() - t0) / 128;
+        if (dt < tg_best) tg_best = dt;
+    }
+    if (be->iface->sync(be) != INGOT_OK) printf("error: %s\n", ingot_last_error());
+    double floor_s = m.mv_bytes / bw;
+    printf("  %-7s megakernel tg128 %6.1f tok/s (%4.1f%% of floor)\n", label, 1 / tg_best, 100 * floor_s / tg_best);
+    cu_mega_stats(g);
+    cu_mega_barrier_us((cuda_ctx *)be->ctx, g, 100);
+    printf("    grid barrier alone: %.2f us each (1000 back to back)\n", cu_mega_barrier_us((cuda_ctx *)be->ctx, g, 1000));
+    cu_mega_free(g);
+}
+
 static void prof_print(prof_t &pr, const char *title) {
     std::vector<std::pair<std::string, double>> acc;
     double tot = 0;
@@ -266,6 +385,11 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
     fake_new(be, m, t, q4km);
     std::vector<int32_t> ids(NB), pos(NB);
     for (int i = 0; i < NB; i++) ids[i] = (int32_t)(nx() % NV), pos[i] = i;
+    if (getenv("BENCH_MEGA_ONLY")) {
+        bench_mega(be, m, bw, ids, label);
+        fake_free(be, m);
+        return;
+    }
     double tg_best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = 0;
@@ -365,6 +489,7 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         }
     }
     if (be->iface->sync(be) != INGOT_OK) printf("error: %s\n", ingot_last_error());
+    if (getenv("BENCH_MEGA")) bench_mega(be, m, bw, ids, label);
     double floor_s = m.mv_bytes / bw;
     printf("  %-7s weights read/token %6.0f MB  floor %6.0f tok/s | tg128 %6.1f tok/s (%4.1f%% of floor) | pp512 %7.0f tok/s\n",
            label, m.mv_bytes / 1e6, 1 / floor_s, 1 / tg_best, 100 * floor_s / tg_best, NB / pp_best);

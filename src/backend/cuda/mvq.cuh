@@ -1,0 +1,317 @@
+/* Per-type dot products of the decode matrix-vector kernels (matvec.cu)
+ * and of the decode megakernel (mega.cu): a row's blocks are cut into
+ * "tasks" (TPB per block); a lane loads a task's weights once (load, from
+ * global or shared memory: the pointers are generic) and dots them with
+ * one token's q8_1 activations (dot). */
+#ifndef INGOT_CUDA_MVQ_CUH
+#define INGOT_CUDA_MVQ_CUH
+
+#include "common.cuh"
+
+#define M4 0x0F0F0F0Fu
+
+/* Bytes of one row's S part (common.cuh: padded to 16). */
+static __host__ __device__ __forceinline__ size_t s_row(int nb, int sn) { return ((size_t)nb * sn + 15) & ~(size_t)15; }
+
+static __device__ __forceinline__ int4 ld4(const uint8_t *p) { return *(const int4 *)p; }
+static __device__ __forceinline__ int4 ldx(const int8_t *p) { return *(const int4 *)p; }
+static __device__ __forceinline__ int dp4(int a, int b, int c) { return __dp4a(a, b, c); }
+static __device__ __forceinline__ int sum4(int4 x) {
+    return dp4(0x01010101, x.w, dp4(0x01010101, x.z, dp4(0x01010101, x.y, dp4(0x01010101, x.x, 0))));
+}
+/* Four bits to bit 4 of each of four bytes. */
+static __device__ __forceinline__ int hb4(uint32_t n) {
+    return (int)(((n & 0xF) * 0x00204081u) & 0x01010101u) << 4;
+}
+/* q4_K/q5_K scales and mins of sub-blocks 2c and 2c+1 (bytes 0 and 1 of
+ * *sc / *m) from the header's words 1..3: whole-word masks instead of
+ * per-byte selects (the 6-bit fields of sub-blocks 4..7 are split). */
+static __device__ __forceinline__ void k4_sm2(int4 h, int c, uint32_t *sc, uint32_t *m) {
+    const uint32_t sh = 16 * (c & 1);
+    const uint32_t y = (uint32_t)h.y >> sh, z = (uint32_t)h.z >> sh, w = (uint32_t)h.w >> sh;
+    if (c < 2) {
+        *sc = y & 0x3F3F;
+        *m = z & 0x3F3F;
+    } else {
+        *sc = (w & 0x0F0F) | ((y & 0xC0C0) >> 2);
+        *m = ((w >> 4) & 0x0F0F) | ((z & 0xC0C0) >> 2);
+    }
+}
+
+template <int T> struct mvq;
+
+/* MINB 9: 56 registers, nine CTAs per SM (a 57th register costs one) */
+template <> struct mvq<IG_TYPE_Q4_0> {
+    enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
+    struct W { int4 q; float d; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+        return {ld4(Q + b * QN), h2f(ld16(S + b * SN))};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
+        int s = dp4(w.q.x & M4, x0.x, 0);
+        s = dp4(w.q.y & M4, x0.y, s);
+        s = dp4(w.q.z & M4, x0.z, s);
+        s = dp4(w.q.w & M4, x0.w, s);
+        s = dp4((w.q.x >> 4) & M4, x1.x, s);
+        s = dp4((w.q.y >> 4) & M4, x1.y, s);
+        s = dp4((w.q.z >> 4) & M4, x1.z, s);
+        s = dp4((w.q.w >> 4) & M4, x1.w, s);
+        float2 d8 = ds[b];
+        return w.d * ((float)s * d8.x - 8.0f * d8.y);
+    }
+};
+
+template <> struct mvq<IG_TYPE_Q4_1> {
+    enum { QK = 32, TPB = 1, QN = 16, SN = 4, U = 2, MINB = 8 };
+    struct W { int4 q; float d, m; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+        return {ld4(Q + b * QN), h2f(ld16(S + b * SN)), h2f(ld16(S + b * SN + 2))};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
+        int s = dp4(w.q.x & M4, x0.x, 0);
+        s = dp4(w.q.y & M4, x0.y, s);
+        s = dp4(w.q.z & M4, x0.z, s);
+        s = dp4(w.q.w & M4, x0.w, s);
+        s = dp4((w.q.x >> 4) & M4, x1.x, s);
+        s = dp4((w.q.y >> 4) & M4, x1.y, s);
+        s = dp4((w.q.z >> 4) & M4, x1.z, s);
+        s = dp4((w.q.w >> 4) & M4, x1.w, s);
+        float2 d8 = ds[b];
+        return w.d * d8.x * (float)s + w.m * d8.y;
+    }
+};
+
+template <int T5> struct mvq5 {
+    enum { QK = 32, TPB = 1, QN = 16, SN = T5 == IG_TYPE_Q5_1 ? 8 : 6, U = 2, MINB = 6 };
+    struct W { int4 q; uint32_t qh; float d, m; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+        const uint8_t *s = S + b * SN;
+        bool one = T5 == IG_TYPE_Q5_1;
+        return {ld4(Q + b * QN), ld32_a2(s + (one ? 4 : 2)), h2f(ld16(s)), one ? h2f(ld16(s + 2)) : 0.0f};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
+        uint32_t h = w.qh;
+        int s = dp4((w.q.x & M4) | hb4(h), x0.x, 0);
+        s = dp4((w.q.y & M4) | hb4(h >> 4), x0.y, s);
+        s = dp4((w.q.z & M4) | hb4(h >> 8), x0.z, s);
+        s = dp4((w.q.w & M4) | hb4(h >> 12), x0.w, s);
+        s = dp4(((w.q.x >> 4) & M4) | hb4(h >> 16), x1.x, s);
+        s = dp4(((w.q.y >> 4) & M4) | hb4(h >> 20), x1.y, s);
+        s = dp4(((w.q.z >> 4) & M4) | hb4(h >> 24), x1.z, s);
+        s = dp4(((w.q.w >> 4) & M4) | hb4(h >> 28), x1.w, s);
+        float2 d8 = ds[b];
+        if (T5 == IG_TYPE_Q5_1) return w.d * d8.x * (float)s + w.m * d8.y;
+        return w.d * ((float)s * d8.x - 16.0f * d8.y);
+    }
+};
+template <> struct mvq<IG_TYPE_Q5_0> : mvq5<IG_TYPE_Q5_0> {};
+template <> struct mvq<IG_TYPE_Q5_1> : mvq5<IG_TYPE_Q5_1> {};
+
+template <> struct mvq<IG_TYPE_Q8_0> {
+    enum { QK = 32, TPB = 1, QN = 32, SN = 2, U = 2, MINB = 6 };
+    struct W { int4 a, b; float d; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+        return {ld4(Q + b * QN), ld4(Q + b * QN + 16), h2f(ld16(S + b * SN))};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
+        int s = dp4(w.a.x, x0.x, 0);
+        s = dp4(w.a.y, x0.y, s);
+        s = dp4(w.a.z, x0.z, s);
+        s = dp4(w.a.w, x0.w, s);
+        s = dp4(w.b.x, x1.x, s);
+        s = dp4(w.b.y, x1.y, s);
+        s = dp4(w.b.z, x1.z, s);
+        s = dp4(w.b.w, x1.w, s);
+        return w.d * ds[b].x * (float)s;
+    }
+};
+
+static __device__ __forceinline__ int dot4(int4 v, int4 x, int acc) {
+    return dp4(v.w, x.w, dp4(v.z, x.z, dp4(v.y, x.y, dp4(v.x, x.x, acc))));
+}
+static __device__ __forceinline__ int4 and_shift(int4 q, int sh, uint32_t mask) {
+    return make_int4((q.x >> sh) & mask, (q.y >> sh) & mask, (q.z >> sh) & mask, (q.w >> sh) & mask);
+}
+
+/* Tasks of the 256-value k-quants: 4 per super-block. */
+template <> struct mvq<IG_TYPE_Q2_K> {
+    enum { QK = 256, TPB = 4, QN = 64, SN = 20, U = 1, MINB = 8 };
+    struct W { int4 q; uint32_t sc; float d, dmin; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+        int h = t >> 1, l0 = (t & 1) * 16;
+        const uint8_t *s = S + b * SN, *sc = s + 8 * h + (l0 >> 4);
+        uint32_t scs = sc[0] | (sc[2] << 8) | (sc[4] << 16) | ((uint32_t)sc[6] << 24);
+        return {ld4(Q + b * QN + 32 * h + l0), scs, h2f(ld16(s + 16)), h2f(ld16(s + 18))};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+        int h = t >> 1, l0 = (t & 1) * 16;
+        const int8_t *x = xq + b * 256 + 128 * h + l0;
+        const float2 *d8 = ds + b * 8 + 4 * h;
+        float a = 0.0f, m = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int4 xv = ldx(x + 32 * j);
+            int si = dot4(and_shift(w.q, 2 * j, 0x03030303u), xv, 0);
+            int sx = sum4(xv);
+            uint32_t sc = (w.sc >> (8 * j)) & 0xFF;
+            float df = d8[j].x;
+            a += df * (float)(sc & 0xF) * (float)si;
+            m += df * (float)(sc >> 4) * (float)sx;
+        }
+        return w.d * a - w.dmin * m;
+    }
+};
+
+template <> struct mvq<IG_TYPE_Q3_K> {
+    enum { QK = 256, TPB = 4, QN = 96, SN = 14, U = 1, MINB = 8 };
+    struct W { int4 q, hm; int sc[4]; float d; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+        int h = t >> 1, l0 = (t & 1) * 16;
+        const uint8_t *s = S + b * SN;
+        W w;
+        w.q = ld4(Q + b * QN + 32 + 32 * h + l0);
+        w.hm = ld4(Q + b * QN + l0);
+#pragma unroll
+        for (int j = 0; j < 4; j++) w.sc[j] = k3_scale(s, 8 * h + 2 * j + (l0 >> 4));
+        w.d = h2f(ld16(s + 12));
+        return w;
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+        int h = t >> 1, l0 = (t & 1) * 16;
+        const int8_t *x = xq + b * 256 + 128 * h + l0;
+        const float2 *d8 = ds + b * 8 + 4 * h;
+        float a = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int4 lo = and_shift(w.q, 2 * j, 0x03030303u);
+            int4 hi = and_shift(w.hm, 4 * h + j, 0x01010101u);
+            int4 v = make_int4(__vsub4(lo.x | (hi.x << 2), 0x04040404), __vsub4(lo.y | (hi.y << 2), 0x04040404),
+                               __vsub4(lo.z | (hi.z << 2), 0x04040404), __vsub4(lo.w | (hi.w << 2), 0x04040404));
+            a += d8[j].x * (float)w.sc[j] * (float)dot4(v, ldx(x + 32 * j), 0);
+        }
+        return w.d * a;
+    }
+};
+
+template <int TK> struct mvq45 {
+    enum { QK = 256, TPB = 4, QN = TK == IG_TYPE_Q5_K ? 176 : 144, SN = 0, U = 1, MINB = TK == IG_TYPE_Q5_K ? 6 : 8 };
+    struct W { int4 q0, q1, h0, h1, hdr; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c) {
+        const uint8_t *p = Q + (size_t)b * QN;
+        W w;
+        w.hdr = ld4(p);
+        if (TK == IG_TYPE_Q5_K) {
+            w.q0 = ld4(p + 48 + 32 * c);
+            w.q1 = ld4(p + 64 + 32 * c);
+            w.h0 = ld4(p + 16);
+            w.h1 = ld4(p + 32);
+        } else {
+            w.q0 = ld4(p + 16 + 32 * c);
+            w.q1 = ld4(p + 32 + 32 * c);
+        }
+        return w;
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c) {
+        const int8_t *x = xq + b * 256 + 64 * c;
+        int4 lo0 = and_shift(w.q0, 0, M4), lo1 = and_shift(w.q1, 0, M4);
+        int4 hi0 = and_shift(w.q0, 4, M4), hi1 = and_shift(w.q1, 4, M4);
+        if (TK == IG_TYPE_Q5_K) {
+            int4 a0 = and_shift(w.h0, 2 * c, 0x01010101u), a1 = and_shift(w.h1, 2 * c, 0x01010101u);
+            int4 b0 = and_shift(w.h0, 2 * c + 1, 0x01010101u), b1 = and_shift(w.h1, 2 * c + 1, 0x01010101u);
+            lo0 = make_int4(lo0.x | a0.x << 4, lo0.y | a0.y << 4, lo0.z | a0.z << 4, lo0.w | a0.w << 4);
+            lo1 = make_int4(lo1.x | a1.x << 4, lo1.y | a1.y << 4, lo1.z | a1.z << 4, lo1.w | a1.w << 4);
+            hi0 = make_int4(hi0.x | b0.x << 4, hi0.y | b0.y << 4, hi0.z | b0.z << 4, hi0.w | b0.w << 4);
+            hi1 = make_int4(hi1.x | b1.x << 4, hi1.y | b1.y << 4, hi1.z | b1.z << 4, hi1.w | b1.w << 4);
+        }
+        int s1 = dot4(lo1, ldx(x + 16), dot4(lo0, ldx(x), 0));
+        int s2 = dot4(hi1, ldx(x + 48), dot4(hi0, ldx(x + 32), 0));
+        uint32_t sc, mn;
+        k4_sm2(w.hdr, c, &sc, &mn);
+        float sc1 = (float)(sc & 0xFF), sc2 = (float)(sc >> 8), m1 = (float)(mn & 0xFF), m2 = (float)(mn >> 8);
+        float2 d0 = ds[b * 8 + 2 * c], d1 = ds[b * 8 + 2 * c + 1];
+        float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
+        return dm.x * (sc1 * d0.x * (float)s1 + sc2 * d1.x * (float)s2) - dm.y * (m1 * d0.y + m2 * d1.y);
+    }
+};
+template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
+
+/* Q part: qs[128]; S part: d, dmin, scales[12] (common.cuh). A task is 16
+ * bytes of qs (half of a sub-block pair), so a warp's loads of Q are 512
+ * contiguous bytes as for q4_0; the header is one 16-byte load that the
+ * block's 8 lanes share. The min term (whole 32-blocks) goes with the
+ * first half. */
+template <> struct mvq<IG_TYPE_Q4_K> {
+    enum { QK = 256, TPB = 8, QN = 128, SN = 16, U = 2, MINB = 8 };
+    struct W { int4 q, hdr; };
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+        return {ld4(Q + (size_t)b * QN + 16 * t), ld4(S + (size_t)b * SN)};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+        const int j = t >> 1, half = t & 1;
+        const int8_t *x = xq + b * 256 + 64 * j + 16 * half;
+        const int s1 = dot4(and_shift(w.q, 0, M4), ldx(x), 0);
+        const int s2 = dot4(and_shift(w.q, 4, M4), ldx(x + 32), 0);
+        uint32_t sc, mn;
+        k4_sm2(w.hdr, j, &sc, &mn);
+        const float2 d0 = ds[b * 8 + 2 * j], d1 = ds[b * 8 + 2 * j + 1];
+        const float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
+        float r = dm.x * ((float)(sc & 0xFF) * d0.x * (float)s1 + (float)(sc >> 8) * d1.x * (float)s2);
+        if (!half) r -= dm.y * ((float)(mn & 0xFF) * d0.y + (float)(mn >> 8) * d1.y);
+        return r;
+    }
+};
+
+/* Q part: ql[128] qh[64]; S part: scales[16], d (common.cuh). A task is
+ * 16 bytes of ql (32 values: groups r and r+2 of one 128-value half, 16
+ * positions), so a warp's ql loads are 128 contiguous bytes per block as
+ * for q4_K; the 16 qh bytes it needs are shared with the task two over. */
+template <> struct mvq<IG_TYPE_Q6_K> {
+    enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
+    struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
+    static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+        const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
+        const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
+        const int si = 8 * h + 2 * r + (l0 >> 4);
+        return {ld4(p + 16 * t), ld4(p + 128 + 32 * h + l0),
+                (uint32_t)s[si] | ((uint32_t)s[si + 4] << 8) | ((uint32_t)ld16(s + 16) << 16)};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+        const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
+        const int8_t *x = xq + b * 256 + 128 * h + 32 * r + l0;
+        int4 lo = and_shift(w.q, 0, M4), hi = and_shift(w.q, 4, M4);
+        int4 bl = and_shift(w.h, 2 * r, 0x03030303u), bh = and_shift(w.h, 2 * r + 4, 0x03030303u);
+        int4 vl = make_int4(__vsub4(lo.x | (bl.x << 4), 0x20202020), __vsub4(lo.y | (bl.y << 4), 0x20202020),
+                            __vsub4(lo.z | (bl.z << 4), 0x20202020), __vsub4(lo.w | (bl.w << 4), 0x20202020));
+        int4 vh = make_int4(__vsub4(hi.x | (bh.x << 4), 0x20202020), __vsub4(hi.y | (bh.y << 4), 0x20202020),
+                            __vsub4(hi.z | (bh.z << 4), 0x20202020), __vsub4(hi.w | (bh.w << 4), 0x20202020));
+        const float2 dl = ds[b * 8 + 4 * h + r], dh = ds[b * 8 + 4 * h + r + 2];
+        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)(int8_t)(w.sd & 0xFF) * (float)dot4(vl, ldx(x), 0) +
+                                              dh.x * (float)(int8_t)(w.sd >> 8) * (float)dot4(vh, ldx(x + 64), 0));
+    }
+};
+
+/* q8_1 of four consecutive values per lane, 8 lanes (8k..8k+7) = one
+ * 32-block starting at value index i - 4*(lane&7). Same numbers as q8_put:
+ * the max is exact in any order and the sum adds small integers. All 32
+ * lanes call (ok=false lanes contribute nothing, store nothing). */
+static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, float2 *ds, size_t i) {
+    float amax = ok ? fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))) : 0.0f;
+#pragma unroll
+    for (int o = 4; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    float d = amax / 127.0f;
+    int q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    if (amax != 0.0f) q0 = (int)roundf(v.x / d), q1 = (int)roundf(v.y / d), q2 = (int)roundf(v.z / d), q3 = (int)roundf(v.w / d);
+    float qs = ok ? (float)(q0 + q1 + q2 + q3) : 0.0f;
+#pragma unroll
+    for (int o = 4; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);
+    if (ok) {
+        *(char4 *)(xq + i) = make_char4((signed char)q0, (signed char)q1, (signed char)q2, (signed char)q3);
+        if ((threadIdx.x & 7) == 0) ds[i / 32] = make_float2(d, d * qs);
+    }
+}
+
+#endif
