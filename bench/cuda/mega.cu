@@ -183,8 +183,20 @@ static __device__ __forceinline__ void mg_producer(const mg_phase *ph, int nph, 
             }
             uint8_t *dst = ring + (size_t)slot * MG_SB;
             mb_expect(&full[slot], qb + sb);
-            bulk_g2s(dst, M.q + (size_t)local * M.qrow, qb, &full[slot], policy);
-            if (sb) bulk_g2s(dst + qb, M.s + (size_t)local * M.srow, sb, &full[slot], policy);
+            if (M.qs == M.qrow) {
+                bulk_g2s(dst, M.q + (size_t)local * M.qrow, qb, &full[slot], policy);
+            } else { /* padded rows: one copy each */
+                for (int r = 0; r < n; r++)
+                    bulk_g2s(dst + (size_t)r * M.qs, M.q + (size_t)(local + r) * M.qrow, (unsigned)M.qrow, &full[slot],
+                             policy);
+            }
+            if (sb && M.ss == M.srow) {
+                bulk_g2s(dst + (size_t)n * M.qs, M.s + (size_t)local * M.srow, sb, &full[slot], policy);
+            } else if (sb) {
+                for (int r = 0; r < n; r++)
+                    bulk_g2s(dst + (size_t)n * M.qs + (size_t)r * M.ss, M.s + (size_t)(local + r) * M.srow,
+                             (unsigned)M.srow, &full[slot], policy);
+            }
             k++;
             row += n;
         }
@@ -270,8 +282,8 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
     const int lane = threadIdx.x & 31, ntask = M.cols / Q::QK * Q::TPB;
     for (int a = MG_U * j; a < n; a += MG_U * MG_NCW) {
         const bool two = MG_U == 2 && a + 1 < n;
-        const uint8_t *Qa = st + (size_t)a * M.qrow, *Sa = st + (size_t)n * M.qrow + (size_t)a * M.srow;
-        const uint8_t *Qb = two ? Qa + M.qrow : Qa, *Sb = two ? Sa + M.srow : Sa;
+        const uint8_t *Qa = st + (size_t)a * M.qs, *Sa = st + (size_t)n * M.qs + (size_t)a * M.srow;
+        const uint8_t *Qb = two ? Qa + M.qs : Qa, *Sb = two ? Sa + M.srow : Sa;
         float acc = 0.0f, acb = 0.0f;
 #pragma unroll 2
         for (int t = lane; t < ntask; t += 32) {
@@ -294,10 +306,77 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
     }
 }
 
+/* q4_0 rows of a stage as one 16-row tile on the tensor cores (MG_MMA):
+ * per 32-value block one mma.m16n8k32 (s8) with the weights as A (a
+ * thread's 4 bytes of a row hold its values k..k+3 in the low nibbles and
+ * k+16.. in the high ones: exactly A's fragment) and the activations as
+ * column 0 of B, so the activation loads are shared by 16 rows instead of
+ * one (shared-memory traffic per weight byte ~6x lower than mg_rows_t).
+ * Rows are 16 bytes apart beyond qrow in the stage: the 8 rows a warp's A
+ * loads touch fall in different banks. MG_KS warps share a stage's blocks.
+ * Correct but slower as written (-DMG_MMA, v9: 314 vs 463 tok/s): each
+ * warp's block loop is a serial chain (mma, conversion, per-row scale
+ * loads in 8-way bank conflict until S rows were padded too). */
+#ifndef MG_KS
+#define MG_KS 3 /* warps sharing a tile's blocks (MG_MMA) */
+#endif
+typedef struct mg_tiles {
+    float part[MG_NS][MG_KS][16];
+    int cnt[MG_NS];
+} mg_tiles;
+
+static __device__ __forceinline__ void mg_tile_q40(const mg_mat &M, const mg_rows *sr, const uint8_t *st, int n,
+                                                   int i0, int local, const int8_t *xq, const float2 *ds,
+                                                   mg_tiles *tl, int slot, int ks) {
+    const int lane = threadIdx.x & 31, gid = lane >> 2, tig = lane & 3, nb = M.cols / 32;
+    const bool ra = gid < n, rb = gid + 8 < n;
+    const uint8_t *Qa = st + (size_t)gid * M.qs, *Qb = st + (size_t)(gid + 8) * M.qs;
+    const uint8_t *Sa = st + (size_t)n * M.qs + (size_t)gid * M.ss, *Sb = Sa + (size_t)8 * M.ss;
+    float acc_a = 0.0f, acc_b = 0.0f;
+#pragma unroll 4
+    for (int b = ks; b < nb; b += MG_KS) {
+        const uint32_t va = ra ? *(const uint32_t *)(Qa + b * 16 + tig * 4) : 0u;
+        const uint32_t vb = rb ? *(const uint32_t *)(Qb + b * 16 + tig * 4) : 0u;
+        uint32_t x0 = 0, x1 = 0;
+        if (gid == 0) x0 = *(const uint32_t *)(xq + b * 32 + tig * 4), x1 = *(const uint32_t *)(xq + b * 32 + 16 + tig * 4);
+        int c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+            : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3)
+            : "r"(va & M4), "r"(vb & M4), "r"((va >> 4) & M4), "r"((vb >> 4) & M4), "r"(x0), "r"(x1));
+#endif
+        if (tig == 0) {
+            const float2 d8 = ds[b];
+            if (ra) acc_a += h2f(ld16(Sa + b * 2)) * ((float)c0 * d8.x - 8.0f * d8.y);
+            if (rb) acc_b += h2f(ld16(Sb + b * 2)) * ((float)c2 * d8.x - 8.0f * d8.y);
+        }
+        (void)c1, (void)c3;
+    }
+    /* the tile's last warp adds the MG_KS parts in a fixed order */
+    if (tig == 0) tl->part[slot][ks][gid] = acc_a, tl->part[slot][ks][gid + 8] = acc_b;
+    __syncwarp();
+    int last = 0;
+    if (lane == 0) {
+        __threadfence_block();
+        last = atomicAdd(&tl->cnt[slot], 1) == MG_KS - 1;
+    }
+    last = __shfl_sync(0xffffffffu, last, 0);
+    if (!last) return;
+    __threadfence_block();
+    if (lane < n) {
+        const volatile float *pp = &tl->part[slot][0][0];
+        float v = 0.0f;
+        for (int q = 0; q < MG_KS; q++) v += pp[q * 16 + lane];
+        M.out[local + lane] = v;
+        if (M.out2) M.out2[local + lane] = sr->res[i0 + lane] + v;
+    }
+    if (lane == 0) tl->cnt[slot] = 0;
+}
+
 static __device__ __forceinline__ void mg_products(const mg_phase &P, const int *split, const uint8_t *ring,
                                                    uint64_t *full, uint64_t *empty, unsigned *k, const int8_t *xq,
-                                                   const float2 *ds, const mg_rows *sr, unsigned long long *fw,
-                                                   int dbg) {
+                                                   const float2 *ds, const mg_rows *sr, mg_tiles *tl,
+                                                   unsigned long long *fw, int dbg) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = blockIdx.x;
     const int r0 = split[P.split + g], r1 = split[P.split + g + 1];
     for (int row = r0; row < r1;) {
@@ -315,7 +394,11 @@ static __device__ __forceinline__ void mg_products(const mg_phase &P, const int 
         const int i0 = row - r0;
         int j = (w - i0 / MG_U) % MG_NCW;
         if (j < 0) j += MG_NCW;
-        if (!(dbg & 1)) {
+        if (!(dbg & 1) && M.qs != M.qrow) {
+            /* groups of MG_KS warps, one stage each, blocks split over the group */
+            if ((int)(*k % (MG_NCW / MG_KS)) == w / MG_KS && w / MG_KS < MG_NCW / MG_KS)
+                mg_tile_q40(M, sr, st, n, i0, local, xq, ds, tl, (int)rs, w % MG_KS);
+        } else if (!(dbg & 1)) {
 #define MG_T(T) \
     case T: mg_rows_t<T>(M, sr, st, n, j, i0, local, xq, ds); break;
             switch (M.type) {
@@ -512,12 +595,14 @@ static __global__ void __maxnreg__(MG_MAXREG)
     __shared__ __align__(8) uint64_t full[MG_NS], empty[MG_NS];
     __shared__ __align__(16) float sh[MG_SO + MG_NCW * MG_HD];
     __shared__ mg_rows sr;
+    __shared__ mg_tiles tls;
     __shared__ __align__(16) mg_phase sph[2], pph; /* consumers' (double-buffered) and producer's phase */
     uint8_t *ring = smem;
     int8_t *xq = (int8_t *)(smem + (size_t)MG_NS * MG_SB);
     float2 *ds = (float2 *)(xq + MG_MAXCOLS);
     if (threadIdx.x == 0) {
         for (int i = 0; i < MG_NS; i++) mb_init(&full[i], 1), mb_init(&empty[i], MG_NCW);
+        for (int i = 0; i < MG_NS; i++) tls.cnt[i] = 0;
         mb_fence_init();
     }
     __syncthreads();
@@ -554,7 +639,7 @@ static __global__ void __maxnreg__(MG_MAXREG)
             mg_input(P, split, xq, ds, sh, &sr);
             unsigned long long t2 = clock64();
             tp += t2 - t1;
-            mg_products(P, split, ring, full, empty, &k, xq, ds, &sr, &fw, dbg);
+            mg_products(P, split, ring, full, empty, &k, xq, ds, &sr, &tls, &fw, dbg);
             tm += clock64() - t2;
         } else {
             const mg_att &A = P.a;
@@ -694,6 +779,10 @@ mg_mat mg_weight(const ig_weight *w, float *out, const float *res, float *out2) 
     if (L.qk) {
         M.qrow = (int)((size_t)(w->cols / L.qk) * L.qn);
         M.srow = (int)ql_srow(L, w->cols);
+        M.qs = M.qrow, M.ss = M.srow;
+#ifdef MG_MMA
+        if (w->type == IG_TYPE_Q4_0) M.qs = M.qrow + 16, M.ss = M.srow + 16;
+#endif
     }
     return M;
 }
@@ -707,10 +796,11 @@ bool cu_mega_mv(cu_mega *m, int in, const float *x, const float *x2, const float
     P->cols = mats[0].cols;
     for (int i = 0; ok && i < nm; i++) {
         mg_mat M = mats[i];
-        const size_t rb = (size_t)M.qrow + M.srow;
+        const size_t rb = (size_t)M.qs + M.ss;
         ok = mg_type_ok(M.type) && M.cols == P->cols && rb > 0 && 2 * rb <= MG_SB && M.qrow % 16 == 0 &&
              M.srow % 16 == 0 && ((uintptr_t)M.q & 15) == 0 && ((uintptr_t)M.s & 15) == 0 && M.rows > 0;
         M.rs = (int)(MG_SB / rb) & ~(MG_U - 1); /* whole row pairs (mg_rows_t) */
+        if (M.qs != M.qrow && M.rs > 16) M.rs = 16; /* one mma tile */
         if (M.res && nm != 1) ok = false;
         P->m[i] = M;
     }

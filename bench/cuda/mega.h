@@ -20,6 +20,7 @@ typedef struct mg_mat {
     const float *res;      /* out2 = res + out (or NULL) */
     float *out2;
     int rows, cols, qrow, srow, rs; /* rs: rows per ring stage */
+    int qs, ss;            /* Q and S row strides in a stage: qrow, srow, or each + 16 (mma tiles: no bank conflicts) */
     uint32_t type;
 } mg_mat;
 typedef struct mg_att {
