@@ -94,7 +94,6 @@ static __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, unsi
 #endif
 }
 
-
 #ifndef MG_NCW
 #define MG_NCW 15 /* consumer warps: 16 with the producer (registers are allocated per 4 warps) */
 #endif
