@@ -277,6 +277,20 @@ static __device__ __forceinline__ void mg_input(const mg_phase &P, const int *sp
     cons_sync();
 }
 
+/* Row r of the matrix (i of the CTA's phase range) is v: the product, and
+ * the residual sum where the phase has one. */
+static __device__ __forceinline__ void mg_out(const mg_mat &M, const mg_rows *sr, int r, int i, float v) {
+    M.out[r] = v;
+    if (M.out2) M.out2[r] = sr->res[i] + v;
+}
+/* A warp's pair of rows (lane 0 stores; the second only if there is one). */
+static __device__ __forceinline__ void mg_pair_out(const mg_mat &M, const mg_rows *sr, int r, int i, bool two,
+                                                   float a, float b) {
+    if ((threadIdx.x & 31) != 0) return;
+    mg_out(M, sr, r, i, a);
+    if (two) mg_out(M, sr, r + 1, i + 1, b);
+}
+
 /* The warp's rows of a stage of n rows of type T: pairs of rows (2u,
  * 2u+1) for u = j, j+MG_NCW, ...; the whole row per warp, activations from
  * shared memory, each activation load shared by the pair. One branch per
@@ -299,17 +313,7 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
             acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB);
             acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB);
         }
-        acc = warp_sum(acc);
-        acb = warp_sum(acb);
-        if (lane == 0) {
-            const int r = local + a;
-            M.out[r] = acc;
-            if (M.out2) M.out2[r] = sr->res[i0 + a] + acc;
-            if (two) {
-                M.out[r + 1] = acb;
-                if (M.out2) M.out2[r + 1] = sr->res[i0 + a + 1] + acb;
-            }
-        }
+        mg_pair_out(M, sr, local + a, i0 + a, two, warp_sum(acc), warp_sum(acb));
     }
 }
 
@@ -374,8 +378,7 @@ static __device__ __forceinline__ void mg_tile_q40(const mg_mat &M, const mg_row
         const volatile float *pp = &tl->part[slot][0][0];
         float v = 0.0f;
         for (int q = 0; q < MG_KS; q++) v += pp[q * 16 + lane];
-        M.out[local + lane] = v;
-        if (M.out2) M.out2[local + lane] = sr->res[i0 + lane] + v;
+        mg_out(M, sr, local + lane, i0 + lane, v);
     }
     if (lane == 0) tl->cnt[slot] = 0;
 }
@@ -409,17 +412,7 @@ static __device__ __forceinline__ void mg_rows_q40x(const mg_mat &M, const mg_ro
             acc += wa.d * ((float)s * d8.x - 8.0f * d8.y);
             acb += wb.d * ((float)t * d8.x - 8.0f * d8.y);
         }
-        acc = warp_sum(acc);
-        acb = warp_sum(acb);
-        if (lane == 0) {
-            const int r = local + a;
-            M.out[r] = acc;
-            if (M.out2) M.out2[r] = sr->res[i0 + a] + acc;
-            if (two) {
-                M.out[r + 1] = acb;
-                if (M.out2) M.out2[r + 1] = sr->res[i0 + a + 1] + acb;
-            }
-        }
+        mg_pair_out(M, sr, local + a, i0 + a, two, warp_sum(acc), warp_sum(acb));
     }
 }
 
