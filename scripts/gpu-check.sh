@@ -11,6 +11,11 @@
 # (default: without PDL). GPU_CHECK_ITERS: bench repetitions (20).
 # GPU_CHECK_BENCH_AB: the same for `ingot bench -v` of both 7B models.
 # GPU_CHECK_TRACE=1: also the kernel timeline of a decode step.
+# GPU_CHECK_NO_TESTS=1: no ctest (exploratory runs; never for a final check).
+# GPU_CHECK_TEST_ENV: env settings for the ctest run (a switch under test).
+# GPU_CHECK_OPS=model: bench_cuda_ops' 7B model only (no isolated products).
+# GPU_CHECK_NCU=1: Nsight Compute sections of one decode layer's kernels
+# (serialized, so without PDL overlap) of both 7B files, ncu-*.csv.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-gpu}
@@ -41,11 +46,13 @@ grep -E "error|warning: .*cuda" "$OUT/build.log" | head -20
 echo "build rc=$build_rc ($(( $(date +%s) - t0 ))s)"
 
 test_rc=skip
-if [ $build_rc -eq 0 ]; then
-  (cd "$B" && INGOT_TEST_VERBOSE=1 ctest -R 'cuda|backend' --output-on-failure -V) > "$OUT/test.log" 2>&1
+if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_TESTS:-}" ]; then
+  (cd "$B" && env ${GPU_CHECK_TEST_ENV:-} INGOT_TEST_VERBOSE=1 ctest -R 'cuda|backend' --output-on-failure -V) > "$OUT/test.log" 2>&1
   test_rc=$?
   grep -E "FAIL|passed|skipped|Passed|Failed|seed" "$OUT/test.log" | head -60
   echo "tests rc=$test_rc ($(( $(date +%s) - t0 ))s)"
+fi
+if [ $build_rc -eq 0 ]; then
   # 16-byte loads and integer dot products in the q4_0 / q4_K decode kernels?
   if command -v cuobjdump >/dev/null; then
     cuobjdump -sass "$B/libingot.a" 2>/dev/null > "$OUT/sass.txt"
@@ -55,7 +62,7 @@ if [ $build_rc -eq 0 ]; then
     done
   fi
   if [ -x "$B/bench_cuda_ops" ]; then
-    timeout 300 "$B/bench_cuda_ops" "${GPU_CHECK_ITERS:-20}" > "$OUT/bench.log" 2>&1
+    timeout 300 "$B/bench_cuda_ops" "${GPU_CHECK_ITERS:-20}" ${GPU_CHECK_OPS:-} > "$OUT/bench.log" 2>&1
     echo "bench rc=$? ($(( $(date +%s) - t0 ))s)"
     # GPU_CHECK_TRACE=1: the kernel timeline of a decode step (a second
     # build with -DINGOT_CUDA_TRACE=ON; the probe itself slows decode ~3%)
@@ -64,6 +71,11 @@ if [ $build_rc -eq 0 ]; then
         cmake --build "$B-trace" -j16 --target bench_cuda_ops; } > "$OUT/build-trace.log" 2>&1 &&
         timeout 120 "$B-trace/bench_cuda_ops" 5 model > "$OUT/trace.log" 2>&1
       echo "trace rc=$? ($(( $(date +%s) - t0 ))s)"
+      # GPU_CHECK_TRACE_AB: one more timeline with these env settings
+      if [ -n "${GPU_CHECK_TRACE_AB:-}" ]; then
+        env $GPU_CHECK_TRACE_AB timeout 120 "$B-trace/bench_cuda_ops" 5 model > "$OUT/trace_ab.log" 2>&1
+        echo "trace ($GPU_CHECK_TRACE_AB) rc=$? ($(( $(date +%s) - t0 ))s)"
+      fi
     fi
     # A/B: the same model with the backend's switches flipped
     IFS=';' read -ra AB <<< "${GPU_CHECK_AB:-INGOT_CUDA_NO_PDL=1}"
@@ -102,6 +114,15 @@ if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_MODELS:-}" ]; then
         -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" 2>&1; } > "$OUT/ingot-bench-ab$i.log"
     echo "ingot bench ($v) rc=$? ($(( $(date +%s) - t0 ))s)"
   done
+  if [ -n "${GPU_CHECK_NCU:-}" ] && command -v ncu >/dev/null; then
+    for t in Q4_0 Q4_K_M; do
+      timeout 300 ncu --clock-control none -k 'regex:k_mv|k_attn' --launch-skip ${GPU_CHECK_NCU_SKIP:-400} \
+        --launch-count 14 --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+        --section WarpStateStats --section LaunchStats --section SchedulerStats --csv --page details \
+        "$B/ingot" run --backend cuda -m "$M/llama2-7b-$t.gguf" -p x -n 6 --temp 0 > "$OUT/ncu-$t.csv" 2>"$OUT/ncu-$t.err"
+      echo "ncu $t rc=$? ($(( $(date +%s) - t0 ))s)"
+    done
+  fi
   for be in cpu cuda; do
     "$B/ingot" run --backend $be -p "Once upon a time" -n 48 --temp 0 > "$OUT/story-$be.txt" 2>/dev/null
   done
@@ -118,10 +139,14 @@ grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
 [ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
 [ -f "$OUT/trace.log" ] && grep -A12 "decode timeline" "$OUT/trace.log"
+[ -f "$OUT/trace_ab.log" ] && { echo "--- timeline with $GPU_CHECK_TRACE_AB"; grep -A12 "decode timeline" "$OUT/trace_ab.log"; }
 for f in "$OUT"/ingot-bench-ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "^\| |GPU memory" "$f"; }
 done
 for f in "$OUT"/bench_ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
 done
+# the device tool brings back a few files: everything in one archive
+rm -f "$OUT/sass.txt"
+tar czf /tmp/gpu-check-logs.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/gpu-check-logs.tgz "$OUT/logs.tgz"
 exit 0

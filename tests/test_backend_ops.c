@@ -322,9 +322,10 @@ static void test_fused(void) {
  * RMSNorm into the residual launch and the products that read it, SwiGLU
  * into the down projection): every intermediate and the KV cache rows must
  * still match the CPU. */
+static int layer_hd = 64;
 static void test_fused_layer(void) {
     const uint32_t types[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K, IG_TYPE_F16};
-    const int n_head = 8, n_head_kv = 2, hd = 64, E = n_head * hd, KV = n_head_kv * hd, F = 768;
+    const int n_head = 8, n_head_kv = 2, hd = layer_hd, E = n_head * hd, KV = n_head_kv * hd, F = 768;
     for (int ti = 0; ti < 4; ti++) {
         uint32_t t = types[ti];
         for (int n = 1; n <= 3; n += 2) {
@@ -442,6 +443,13 @@ static void test_fused_layer(void) {
             free(ch), free(xh);
         }
     }
+}
+
+/* 128-wide heads, as Llama-2-7B's (the kernels' 4-values-per-lane paths) */
+static void test_fused_layer_hd128(void) {
+    layer_hd = 128;
+    test_fused_layer();
+    layer_hd = 64;
 }
 
 static void test_embed(void) {
@@ -763,6 +771,8 @@ int main(void) {
      * residual launches alone (attention merged by its own kernel, rope +
      * KV store as a kernel of their own) */
     with_env("INGOT_CUDA_FUSE", "32", test_fused_layer);
+    /* 128-wide heads */
+    test_fused_layer_hd128();
     /* the attention merge alone */
     with_env("INGOT_CUDA_FUSE", "8", test_fused_layer);
     /* and without the 32-row residual launches that take RMSNorm and
