@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build, test and benchmark the CUDA backend on a GPU machine in one go.
 #   scripts/gpu-check.sh [build-dir]
-# Logs go to $OUT (or ./gpu-check-out); a short table is printed last.
+# Logs go to $OUT (or ./gpu-check-out), packed into logs.tgz there at the
+# end (the device tool brings back only a few files); a short table is
+# printed last.
 # Used with the device tool, carrying build-carry/ (a static PCRE2 and
 # pkg-config for images that lack them):
 #   run(command="bash scripts/gpu-check.sh", carry=["build-carry"])
@@ -15,11 +17,13 @@
 # GPU_CHECK_TEST_ENV: env settings for the ctest run (a switch under test).
 # GPU_CHECK_OPS=model: bench_cuda_ops' 7B model only (no isolated products).
 # GPU_CHECK_NCU=1: Nsight Compute sections of one decode layer's kernels
-# (serialized, so without PDL overlap) of both 7B files, ncu-*.csv.
+# (serialized, so without PDL overlap) of both 7B files, ncu-*.csv
+# (GPU_CHECK_NCU_SKIP: matching launches skipped first, 400).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-gpu}
-OUT=${OUT:-$PWD/gpu-check-out}
+OUT_BASE=${OUT:-$PWD/gpu-check-out}
+OUT=$OUT_BASE/logs
 mkdir -p "$OUT"
 t0=$(date +%s)
 
@@ -146,7 +150,6 @@ done
 for f in "$OUT"/bench_ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
 done
-# the device tool brings back a few files: everything in one archive
 rm -f "$OUT/sass.txt"
-tar czf /tmp/gpu-check-logs.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/gpu-check-logs.tgz "$OUT/logs.tgz"
+tar czf "$OUT_BASE/logs.tgz" -C "$OUT_BASE" logs && rm -rf "$OUT"
 exit 0

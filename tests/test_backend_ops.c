@@ -767,12 +767,11 @@ int main(void) {
     test_matmul();
     test_fused();
     test_fused_layer();
+    test_fused_layer_hd128();
     /* again with the CUDA backend's cross-op fusions one by one: the 32-row
      * residual launches alone (attention merged by its own kernel, rope +
      * KV store as a kernel of their own) */
     with_env("INGOT_CUDA_FUSE", "32", test_fused_layer);
-    /* 128-wide heads */
-    test_fused_layer_hd128();
     /* the attention merge alone */
     with_env("INGOT_CUDA_FUSE", "8", test_fused_layer);
     /* and without the 32-row residual launches that take RMSNorm and
