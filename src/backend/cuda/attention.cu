@@ -13,8 +13,9 @@
  * by that (ig_attn.max_len: the backend's short length phase) and rope is
  * fused, the grid is one CTA per head and its cache rows (up to
  * INGOT_CUDA_ATT_SK = 128 keys) are copied to shared memory before the wait
- * for Q/K/V, so no serial step waits for DRAM after it. Optionally (INGOT_CUDA_PF_ATT_MB,
- * measured slower) the CTAs prefetch the next weight (wo) into L2.
+ * for Q/K/V, so no serial step waits for DRAM after it. On Hopper the CTAs
+ * also prefetch the first INGOT_CUDA_PF_ATT_MB (4) MiB of the next weight
+ * (wo) into L2 (backend.cu).
  *
  * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
  * shared memory, a warp per query, lanes over keys for Q.K and over

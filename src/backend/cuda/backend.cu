@@ -23,11 +23,12 @@
  * Anything not fused first launches what is held back, so the stream order
  * is always the call order.
  *
- * L2 prefetch (experiment, off by default: measured slower, see
- * bench/cuda/NOTES.md v5): each matmul call records which weight came after
+ * L2 prefetch (Hopper): each matmul call records which weight came after
  * the previous one (the order is the same every forward), and decode
- * attention prefetches the start of the weight read next (wo) while DRAM
- * would otherwise idle (INGOT_CUDA_PF_ATT_MB).
+ * attention prefetches the first 4 MiB of the weight read next (wo) while
+ * 100 of 132 SMs wait for it (INGOT_CUDA_PF_ATT_MB; larger sizes, and
+ * prefetching in other kernels, measured slower: bench/cuda/NOTES.md v5,
+ * v7, v11).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -1005,8 +1006,10 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     }
     {
         const char *e2 = getenv("INGOT_CUDA_PF_ATT_MB");
-        /* Hopper has the bulk L2 prefetch. Off by default (v5 notes). */
-        double at = e2 ? atof(e2) : 0.0;
+        /* Hopper has the bulk L2 prefetch. 4 MiB of wo while the short
+         * attention runs on 32 SMs: +0.4% / +0.7% tg128 Q4_0 / Q4_K_M over
+         * five same-run pairs on H100 (v11); 8 MiB and more lose (v5, v7) */
+        double at = e2 ? atof(e2) : 4.0;
         c->pf_att = prop.major >= 9 && at > 0 ? (size_t)(at * 1048576.0) : 0;
     }
     if (c->err == INGOT_OK) c->cublas = cu_cublas_new(c);

@@ -38,6 +38,22 @@ static __device__ __forceinline__ void k4_sm2(int4 h, int c, uint32_t *sc, uint3
     }
 }
 
+/* The 8-dp4a dot of 32 4-bit quants (low nibbles: values 0..15, high:
+ * 16..31, each 4 bits wide plus the 5th bit from hb4 where q5 gives one)
+ * with one q8_1 block. */
+template <bool Q5>
+static __device__ __forceinline__ int dot_nib(int4 q, uint32_t h, int4 x0, int4 x1) {
+    int s = dp4((q.x & M4) | (Q5 ? hb4(h) : 0), x0.x, 0);
+    s = dp4((q.y & M4) | (Q5 ? hb4(h >> 4) : 0), x0.y, s);
+    s = dp4((q.z & M4) | (Q5 ? hb4(h >> 8) : 0), x0.z, s);
+    s = dp4((q.w & M4) | (Q5 ? hb4(h >> 12) : 0), x0.w, s);
+    s = dp4(((q.x >> 4) & M4) | (Q5 ? hb4(h >> 16) : 0), x1.x, s);
+    s = dp4(((q.y >> 4) & M4) | (Q5 ? hb4(h >> 20) : 0), x1.y, s);
+    s = dp4(((q.z >> 4) & M4) | (Q5 ? hb4(h >> 24) : 0), x1.z, s);
+    s = dp4(((q.w >> 4) & M4) | (Q5 ? hb4(h >> 28) : 0), x1.w, s);
+    return s;
+}
+
 template <int T> struct mvq;
 
 /* MINB 9: 56 registers, nine CTAs per SM (a 57th register costs one) */
@@ -48,15 +64,7 @@ template <> struct mvq<IG_TYPE_Q4_0> {
         return {ld4(Q + b * QN), h2f(ld16(S + b * SN))};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
-        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
-        int s = dp4(w.q.x & M4, x0.x, 0);
-        s = dp4(w.q.y & M4, x0.y, s);
-        s = dp4(w.q.z & M4, x0.z, s);
-        s = dp4(w.q.w & M4, x0.w, s);
-        s = dp4((w.q.x >> 4) & M4, x1.x, s);
-        s = dp4((w.q.y >> 4) & M4, x1.y, s);
-        s = dp4((w.q.z >> 4) & M4, x1.z, s);
-        s = dp4((w.q.w >> 4) & M4, x1.w, s);
+        const int s = dot_nib<false>(w.q, 0, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         return w.d * ((float)s * d8.x - 8.0f * d8.y);
     }
@@ -69,15 +77,7 @@ template <> struct mvq<IG_TYPE_Q4_1> {
         return {ld4(Q + b * QN), h2f(ld16(S + b * SN)), h2f(ld16(S + b * SN + 2))};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
-        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
-        int s = dp4(w.q.x & M4, x0.x, 0);
-        s = dp4(w.q.y & M4, x0.y, s);
-        s = dp4(w.q.z & M4, x0.z, s);
-        s = dp4(w.q.w & M4, x0.w, s);
-        s = dp4((w.q.x >> 4) & M4, x1.x, s);
-        s = dp4((w.q.y >> 4) & M4, x1.y, s);
-        s = dp4((w.q.z >> 4) & M4, x1.z, s);
-        s = dp4((w.q.w >> 4) & M4, x1.w, s);
+        const int s = dot_nib<false>(w.q, 0, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         return w.d * d8.x * (float)s + w.m * d8.y;
     }
@@ -92,16 +92,7 @@ template <int T5> struct mvq5 {
         return {ld4(Q + b * QN), ld32_a2(s + (one ? 4 : 2)), h2f(ld16(s)), one ? h2f(ld16(s + 2)) : 0.0f};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
-        int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
-        uint32_t h = w.qh;
-        int s = dp4((w.q.x & M4) | hb4(h), x0.x, 0);
-        s = dp4((w.q.y & M4) | hb4(h >> 4), x0.y, s);
-        s = dp4((w.q.z & M4) | hb4(h >> 8), x0.z, s);
-        s = dp4((w.q.w & M4) | hb4(h >> 12), x0.w, s);
-        s = dp4(((w.q.x >> 4) & M4) | hb4(h >> 16), x1.x, s);
-        s = dp4(((w.q.y >> 4) & M4) | hb4(h >> 20), x1.y, s);
-        s = dp4(((w.q.z >> 4) & M4) | hb4(h >> 24), x1.z, s);
-        s = dp4(((w.q.w >> 4) & M4) | hb4(h >> 28), x1.w, s);
+        const int s = dot_nib<true>(w.q, w.qh, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         if (T5 == IG_TYPE_Q5_1) return w.d * d8.x * (float)s + w.m * d8.y;
         return w.d * ((float)s * d8.x - 16.0f * d8.y);
