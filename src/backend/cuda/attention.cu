@@ -13,9 +13,9 @@
  * by that (ig_attn.max_len: the backend's short length phase) and rope is
  * fused, the grid is one CTA per head and its cache rows (up to
  * INGOT_CUDA_ATT_SK = 128 keys) are copied to shared memory before the wait
- * for Q/K/V, so no serial step waits for DRAM after it. On Hopper the CTAs
- * also prefetch the first INGOT_CUDA_PF_ATT_MB (4) MiB of the next weight
- * (wo) into L2 (backend.cu).
+ * for Q/K/V, so no serial step waits for DRAM after it. On Hopper these
+ * CTAs also prefetch the first INGOT_CUDA_PF_ATT_MB (4) MiB of the next
+ * weight (wo) into L2 (backend.cu).
  *
  * Prefill: one CTA per (head, 8 queries); K/V tiles of 32 keys go through
  * shared memory, a warp per query, lanes over keys for Q.K and over
@@ -716,8 +716,10 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         /* one token, and the merge in this kernel (a combine kernel after
          * it would read partials the skipped chunks never wrote) */
         x.single = n == 1 && x.cnt ? c->att_single : 0;
-        /* the weight read next (wo), learned from the last forward */
-        const wsucc *nx = c->pf_att ? cu_succ(c, c->last_w) : NULL;
+        /* the weight read next (wo), learned from the last forward; only
+         * while the attention is one CTA per head (100 of 132 SMs waiting on
+         * it): the split kernel measured 0.4% slower with it (v11) */
+        const wsucc *nx = c->pf_att && one ? cu_succ(c, c->last_w) : NULL;
         if (nx) {
             size_t tot = nx->qn + nx->sn, take = tot < c->pf_att ? tot : c->pf_att;
             x.pfq = nx->q, x.pfs = nx->s;

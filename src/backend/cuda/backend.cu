@@ -24,9 +24,10 @@
  * is always the call order.
  *
  * L2 prefetch (Hopper): each matmul call records which weight came after
- * the previous one (the order is the same every forward), and decode
- * attention prefetches the first 4 MiB of the weight read next (wo) while
- * 100 of 132 SMs wait for it (INGOT_CUDA_PF_ATT_MB; larger sizes, and
+ * the previous one (the order is the same every forward), and the short
+ * decode attention (one CTA per head) prefetches the first 4 MiB of the
+ * weight read next (wo) while 100 of 132 SMs wait for it
+ * (INGOT_CUDA_PF_ATT_MB; the split kernel, larger sizes, and
  * prefetching in other kernels, measured slower: bench/cuda/NOTES.md v5,
  * v7, v11).
  */
