@@ -19,6 +19,9 @@
 # GPU_CHECK_NCU=1: Nsight Compute sections of one decode layer's kernels
 # (serialized, so without PDL overlap) of both 7B files, ncu-*.csv
 # (GPU_CHECK_NCU_SKIP: matching launches skipped first, 400).
+# GPU_CHECK_NCU_OPS=regex: the same for kernels matching regex in
+# bench_cuda_ops' 7B model (no model files needed), with warp-stall
+# sampling per source line, ncu-ops.csv.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-gpu}
@@ -80,6 +83,13 @@ if [ $build_rc -eq 0 ]; then
         env $GPU_CHECK_TRACE_AB timeout 120 "$B-trace/bench_cuda_ops" 5 model > "$OUT/trace_ab.log" 2>&1
         echo "trace ($GPU_CHECK_TRACE_AB) rc=$? ($(( $(date +%s) - t0 ))s)"
       fi
+    fi
+    if [ -n "${GPU_CHECK_NCU_OPS:-}" ] && command -v ncu >/dev/null; then
+      timeout 300 ncu --clock-control none -k "regex:$GPU_CHECK_NCU_OPS" --launch-skip ${GPU_CHECK_NCU_SKIP:-400} \
+        --launch-count 4 --section SpeedOfLight --section WarpStateStats --section SchedulerStats \
+        --section SourceCounters --section LaunchStats --section Occupancy --csv --page details \
+        "$B/bench_cuda_ops" 2 model > "$OUT/ncu-ops.csv" 2>"$OUT/ncu-ops.err"
+      echo "ncu ops ($GPU_CHECK_NCU_OPS) rc=$? ($(( $(date +%s) - t0 ))s)"
     fi
     # A/B: the same model with the backend's switches flipped
     IFS=';' read -ra AB <<< "${GPU_CHECK_AB:-INGOT_CUDA_NO_PDL=1}"

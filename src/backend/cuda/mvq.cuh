@@ -38,9 +38,9 @@ static __device__ __forceinline__ void k4_sm2(int4 h, int c, uint32_t *sc, uint3
     }
 }
 
-/* The 8-dp4a dot of 32 4-bit quants (low nibbles: values 0..15, high:
- * 16..31, each 4 bits wide plus the 5th bit from hb4 where q5 gives one)
- * with one q8_1 block. */
+/* One 32-value block of 4-bit quants (low nibbles values 0..15, high
+ * nibbles 16..31; Q5: bit 4 of each from h) dotted with one q8_1 block in
+ * 8 dp4a. */
 template <bool Q5>
 static __device__ __forceinline__ int dot_nib(int4 q, uint32_t h, int4 x0, int4 x1) {
     int s = dp4((q.x & M4) | (Q5 ? hb4(h) : 0), x0.x, 0);
