@@ -29,7 +29,8 @@ asan:
 	  CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DINGOT_SANITIZE=ON -DINGOT_CUDA=OFF -DCMAKE_C_FLAGS=-O1"
 
 # libFuzzer on the GGUF parser (seeded with small valid files), then on
-# vocabularies built from hostile metadata (seeded with two small vocabs).
+# vocabularies built from hostile metadata (seeded with two small vocabs
+# and model-newline.gguf, an input that once gave a two-line error).
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	  -DINGOT_SANITIZE=ON -DINGOT_FUZZ=ON -DINGOT_CUDA=OFF -DCMAKE_C_FLAGS=-O1 >/dev/null

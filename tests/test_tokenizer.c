@@ -2,6 +2,7 @@
  * tokens, pieces and the streaming decoder. Works on the library directly
  * (gguf_open + ig_vocab_load), so it does not need the model loader. */
 #include <dirent.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "gguf/gguf.h"
@@ -623,7 +624,31 @@ static void random_round_trips(void) {
     }
 }
 
+/* Strings from a file, or a path, with control bytes in them still give a
+ * one-line error (the vocab fuzzer found a tokenizer model "g\nt2"). */
+static void hostile_strings(void) {
+    char path[] = "/tmp/ingot-test-tok-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "g\nt2'\x01");
+    CHECK(gguf_writer_write(w, path) == INGOT_OK, "write %s: %s", path, ingot_last_error());
+    gguf_writer_free(w);
+    ig_vocab *v = NULL;
+    ingot_status st = load(path, &v);
+    const char *e = ingot_last_error();
+    CHECK(st == INGOT_ERR_UNSUPPORTED && !v, "model g\\nt2 refused (%d)", (int)st);
+    CHECK(!strchr(e, '\n') && !strchr(e, 1) && strstr(e, "'g\\x0at2\\x27\\x01'"), "one line, escaped: %s", e);
+    if (v) ig_vocab_free(v);
+    unlink(path);
+    ig_err(INGOT_ERR_FORMAT, "%s: bad", "dir\nname\r\x7f");
+    CHECK(!strcmp(ingot_last_error(), "dir?name??: bad"), "ig_err keeps one line: %s", ingot_last_error());
+}
+
 int main(void) {
+    hostile_strings();
     all_vectors();
     random_round_trips();
     reference_prompts();

@@ -8,12 +8,35 @@ static _Thread_local char last_error[512];
 static ingot_log_fn log_fn;
 static void *log_user;
 
+/* Messages are one line whatever a caller formats into them (a path or a
+ * string from a file with a newline in it). */
+static void one_line(char *m) {
+    for (; *m; m++)
+        if ((unsigned char)*m < 0x20 || *m == 0x7f) *m = '?';
+}
+
 ingot_status ig_err(ingot_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    one_line(last_error);
     return s;
+}
+
+void ig_show(char *out, size_t cap, const char *s, size_t len) {
+    if (!cap) return;
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i >= 40) {
+            o += (size_t)snprintf(out + o, cap - o, "...");
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') out[o++] = (char)c;
+        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+    }
+    out[o < cap ? o : cap - 1] = 0;
 }
 
 void ig_clear_err(void) { last_error[0] = 0; }
@@ -32,6 +55,7 @@ void ig_log(ingot_log_level level, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    one_line(buf);
     log_fn(level, buf, log_user);
 }
 

@@ -15,6 +15,11 @@
 ingot_status ig_err(ingot_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ig_clear_err(void);
 
+/* A printable, one-line rendering of len bytes from a file (a key, a name,
+ * a model string) for messages: non-ASCII, control bytes, quote and
+ * backslash as \xNN, cut after 40 bytes. */
+void ig_show(char *out, size_t cap, const char *s, size_t len);
+
 void ig_log(ingot_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Overflow-checked size arithmetic: return false on overflow. */

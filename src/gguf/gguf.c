@@ -193,21 +193,6 @@ typedef struct parser {
     char where[256]; /* "key #3 'general.name' at offset 120" */
 } parser;
 
-/* Printable, one-line rendering of a name from the file for messages. */
-static void show_name(char *out, size_t cap, const char *s, uint64_t len) {
-    size_t o = 0;
-    for (uint64_t i = 0; i < len && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i >= 40) {
-            o += (size_t)snprintf(out + o, cap - o, "...");
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') out[o++] = (char)c;
-        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-    }
-    out[o < cap ? o : cap - 1] = 0;
-}
-
 static ingot_status perr(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static ingot_status perr(parser *p, const char *fmt, ...) {
     char msg[320];
@@ -352,7 +337,7 @@ static ingot_status parse_header(parser *p) {
         return perr(p, "not a GGUF file: %llu bytes, header runs past end of file", (ull)p->size);
     if (memcmp(p->b, "GGUF", 4)) {
         char shown[40];
-        show_name(shown, sizeof shown, (const char *)p->b, 4);
+        ig_show(shown, sizeof shown, (const char *)p->b, 4);
         return perr(p, "bad magic '%s' (not a GGUF file)", shown);
     }
     if (p->size < 8) return perr(p, "header runs past end of file (size %llu)", (ull)p->size);
@@ -397,7 +382,7 @@ static ingot_status parse_kvs(parser *p) {
         ingot_status st = rd_str(p, &kv->key, -1);
         if (st) return st;
         char shown[168];
-        show_name(shown, sizeof shown, kv->key.s, kv->key.len);
+        ig_show(shown, sizeof shown, kv->key.s, kv->key.len);
         snprintf(p->where, sizeof p->where, "key #%lld '%s' at offset %llu", (long long)i, shown,
                  (ull)at);
         if (!p->dry) {
@@ -449,7 +434,7 @@ static ingot_status parse_tensor_infos(parser *p) {
         ingot_status st = rd_str(p, &t->name, -1);
         if (st) return st;
         char shown[168];
-        show_name(shown, sizeof shown, t->name.s, t->name.len);
+        ig_show(shown, sizeof shown, t->name.s, t->name.len);
         snprintf(p->where, sizeof p->where, "tensor #%lld '%s' at offset %llu", (long long)i,
                  shown, (ull)at);
         if (!p->dry) {
@@ -516,7 +501,7 @@ static ingot_status check_tensor_data(parser *p) {
     char shown[168];
     for (int64_t i = 0; i < g->n_tensors && !st; i++) {
         gguf_tensor *t = &g->tensors[i];
-        show_name(shown, sizeof shown, t->name.s, t->name.len);
+        ig_show(shown, sizeof shown, t->name.s, t->name.len);
         snprintf(p->where, sizeof p->where, "tensor '%s'", shown);
         uint64_t s, e;
         if (t->offset % a)
@@ -546,8 +531,8 @@ static ingot_status check_tensor_data(parser *p) {
                 o = tmp;
             }
             char oshown[168];
-            show_name(shown, sizeof shown, t->name.s, t->name.len);
-            show_name(oshown, sizeof oshown, o->name.s, o->name.len);
+            ig_show(shown, sizeof shown, t->name.s, t->name.len);
+            ig_show(oshown, sizeof oshown, o->name.s, o->name.len);
             snprintf(p->where, sizeof p->where, "tensor '%s'", shown);
             st = perr(p, "data [%llu, %llu) overlaps tensor '%s' [%llu, %llu)",
                       (ull)(g->data_offset + t->offset), (ull)(g->data_offset + t->offset + t->nbytes),

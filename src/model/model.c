@@ -40,7 +40,12 @@ static ingot_status load_hparams(ingot_model *m) {
         return ig_err(INGOT_ERR_FORMAT, "%s: missing general.architecture", m->path);
     if (!strcmp(arch, "llama")) hp->arch = IG_ARCH_LLAMA;
     else if (!strcmp(arch, "gpt2")) hp->arch = IG_ARCH_GPT2;
-    else return ig_err(INGOT_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (ingot runs llama and gpt2)", m->path, arch);
+    else {
+        char shown[168];
+        ig_show(shown, sizeof shown, arch, strlen(arch));
+        return ig_err(INGOT_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (ingot runs llama and gpt2)",
+                      m->path, shown);
+    }
     hp->arch_name = arch;
 
     struct { const char *key; uint32_t *dst; } req[] = {
@@ -79,8 +84,11 @@ static ingot_status load_hparams(ingot_model *m) {
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     gguf_get_str(g, key, &stype);
     if (arch_f32(g, arch, "rope.scaling.factor", &factor) || arch_f32(g, arch, "rope.scale_linear", &factor)) {
-        if (stype && strcmp(stype, "linear") && strcmp(stype, "none"))
-            return ig_err(INGOT_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported", m->path, stype);
+        if (stype && strcmp(stype, "linear") && strcmp(stype, "none")) {
+            char shown[168];
+            ig_show(shown, sizeof shown, stype, strlen(stype));
+            return ig_err(INGOT_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported", m->path, shown);
+        }
         if (factor > 0 && (!stype || strcmp(stype, "none"))) hp->rope_freq_scale = 1.0f / factor;
     }
     return INGOT_OK;

@@ -205,7 +205,11 @@ ingot_status ig_vocab_load(const gguf *g, ig_vocab **out) {
     ig_vocab_type type;
     if (!strcmp(model, "llama")) type = IG_VOCAB_SPM;
     else if (!strcmp(model, "gpt2")) type = IG_VOCAB_BPE;
-    else return ig_err(INGOT_ERR_UNSUPPORTED, "%s: tokenizer model '%s' is not supported", path, model);
+    else {
+        char shown[168];
+        ig_show(shown, sizeof shown, model, strlen(model));
+        return ig_err(INGOT_ERR_UNSUPPORTED, "%s: tokenizer model '%s' is not supported", path, shown);
+    }
 
     bool bad = false;
     const gguf_value *tv = get_arr(g, "tokenizer.ggml.tokens", &bad);
@@ -306,9 +310,11 @@ ingot_status ig_vocab_load(const gguf *g, ig_vocab **out) {
         if (!def) {
             /* llama.cpp refuses an unknown name and uses its "default" rules
              * for a missing one; GPT-2's rules are the better guess */
-            if (pre)
-                ig_log(INGOT_LOG_WARN, "%s: unknown pre-tokenizer '%s', using GPT-2's rules", path, pre);
-            else
+            if (pre) {
+                char shown[168];
+                ig_show(shown, sizeof shown, pre, strlen(pre));
+                ig_log(INGOT_LOG_WARN, "%s: unknown pre-tokenizer '%s', using GPT-2's rules", path, shown);
+            } else
                 ig_log(INGOT_LOG_WARN, "%s: no tokenizer.ggml.pre, using GPT-2's rules", path);
             def = ig_pretok_find("gpt-2");
             pre = "gpt-2";
