@@ -236,6 +236,9 @@ static void test_render(void) {
     /* Errors. */
     CHECK(ingot_chat_apply(NULL, "no such template", conv, N_CONV, true, NULL, 0) < 0,
           "unknown template name is an error");
+    CHECK(ingot_chat_apply(NULL, "{% for m in x %}\n{{ m }}", conv, N_CONV, true, NULL, 0) < 0 &&
+              !strchr(ingot_last_error(), '\n') && strstr(ingot_last_error(), "%}\\x0a{{"),
+          "an unknown template's text shown on one line: %s", ingot_last_error());
     CHECK(ingot_chat_apply(NULL, NULL, conv, N_CONV, true, NULL, 0) < 0,
           "no model and no template is an error");
     ingot_chat_msg bad = {"user", NULL};

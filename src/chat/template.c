@@ -319,8 +319,9 @@ int64_t ingot_chat_apply(const ingot_model *m, const char *tmpl, const ingot_cha
         f = family_from_name(tmpl);
         if (f == T_UNKNOWN) f = detect(tmpl);
         if (f == T_UNKNOWN) {
-            ig_err(INGOT_ERR_UNSUPPORTED, "chat: unknown chat template '%.40s%s'", tmpl,
-                   strlen(tmpl) > 40 ? "..." : "");
+            char shown[168];
+            ig_show(shown, sizeof shown, tmpl, strlen(tmpl));
+            ig_err(INGOT_ERR_UNSUPPORTED, "chat: unknown chat template '%s'", shown);
             return -1;
         }
     } else if (m) {
