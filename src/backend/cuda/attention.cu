@@ -96,6 +96,28 @@ static __device__ __forceinline__ void ld_slice(const void *base, size_t off, in
     }
 }
 
+/* DPL halves to a DPL-aligned cache row slice in one store. */
+template <int DPL>
+static __device__ __forceinline__ void st_halves(__half *p, const __half *v) {
+    if (DPL == 8) {
+        uint4 r;
+        __half *h = (__half *)&r;
+#pragma unroll
+        for (int j = 0; j < 8; j++) h[j] = v[j];
+        *(uint4 *)p = r;
+    } else if (DPL == 4) {
+        uint2 r;
+        __half *h = (__half *)&r;
+#pragma unroll
+        for (int j = 0; j < 4; j++) h[j] = v[j];
+        *(uint2 *)p = r;
+    } else if (DPL == 2) {
+        *(__half2 *)p = __halves2half2(v[0], v[1]);
+    } else {
+        p[0] = v[0];
+    }
+}
+
 /* Decode outputs and side work of k_attn_split. */
 typedef struct attn_dec {
     int8_t *xq;            /* q8_1 of out, or NULL */
@@ -241,7 +263,7 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     const bool staged = ROPE && F16 && VEC && t1 - t0 <= x.sk;
     __half *skh = (__half *)sdyn, *svh = skh + (size_t)x.sk * hd;
     if (staged) {
-        const int per = hd / 8; /* 16-byte pieces of a row */
+        const int per = 4 * DPL; /* 16-byte pieces of a row (hd == 32 * DPL here): shifts, not a division */
         for (int f = threadIdx.x; f < (t1 - t0) * per; f += blockDim.x) {
             const int t = f / per, e = (f % per) * 8;
             const size_t off = (size_t)(t0 + t) * kv_dim + base + e;
@@ -261,13 +283,9 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     __shared__ float sm[DEC_WARPS], sl[DEC_WARPS], so[DEC_WARPS][32 * DPL];
 
     float qv[DPL], o[DPL];
-    const float *qr = q + (size_t)i * ld_q + (size_t)h * hd;
+    ld_slice<DPL, false, VEC>(q, (size_t)i * ld_q + (size_t)h * hd, lane, hd, qv);
 #pragma unroll
-    for (int j = 0; j < DPL; j++) {
-        int e = lane * DPL + j;
-        qv[j] = e < hd ? qr[e] : 0.0f;
-        o[j] = 0.0f;
-    }
+    for (int j = 0; j < DPL; j++) o[j] = 0.0f;
     if (ROPE) rot_pairs<DPL>(qv, rc, rs);
 #pragma unroll
     for (int j = 0; j < DPL; j++) {
@@ -280,22 +298,22 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     float kn[DPL], vn[DPL];
     const bool cur = ROPE && t0 < t1 && t1 == len;
     if (cur) {
-#pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            kn[j] = x.kcur[base + lane * DPL + j];
-            vn[j] = x.vcur[base + lane * DPL + j];
-        }
+        /* ROPE launches have hd == 32 * DPL: whole vector loads */
+        ld_slice<DPL, false, true>(x.kcur, base, lane, hd, kn);
+        ld_slice<DPL, false, true>(x.vcur, base, lane, hd, vn);
         rot_pairs<DPL>(kn, rc, rs);
         const size_t row = (size_t)(len - 1) * kv_dim + base + lane * DPL;
+        if (F16) {
+            __half hk[DPL], hv[DPL];
 #pragma unroll
-        for (int j = 0; j < DPL; j++) {
-            if (F16) {
-                __half hk = __float2half_rn(kn[j]), hv = __float2half_rn(vn[j]);
-                kn[j] = __half2float(hk), vn[j] = __half2float(hv);
-                if (h % group == 0) ((__half *)kc)[row + j] = hk, ((__half *)vc)[row + j] = hv;
-            } else if (h % group == 0) {
-                ((float *)kc)[row + j] = kn[j], ((float *)vc)[row + j] = vn[j];
+            for (int j = 0; j < DPL; j++) {
+                hk[j] = __float2half_rn(kn[j]), hv[j] = __float2half_rn(vn[j]);
+                kn[j] = __half2float(hk[j]), vn[j] = __half2float(hv[j]);
             }
+            if (h % group == 0) st_halves<DPL>((__half *)kc + row, hk), st_halves<DPL>((__half *)vc + row, hv);
+        } else if (h % group == 0) {
+#pragma unroll
+            for (int j = 0; j < DPL; j++) ((float *)kc)[row + j] = kn[j], ((float *)vc)[row + j] = vn[j];
         }
     }
     float m = -INFINITY, l = 0.0f;
@@ -746,7 +764,7 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         } else if (ra) {
             cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "attention: rope fused where it cannot be");
             return;
-        } else if (hd == 32 * DPL && (DPL > 1 || !F16)) {
+        } else if (hd == 32 * DPL && (DPL > 1 || !F16) && ld_q % 4 == 0 && (uintptr_t)q % 16 == 0) {
             cu_launch(c, k_attn_split<DPL, F16, true, false>, grid, dim3(DEC_WARPS * 32), 0, out, part, q, ld_q, kc,
                       vc, pos, a->n_head, group, hd, a->scale, nsplit, x);
         } else {

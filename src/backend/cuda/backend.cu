@@ -623,7 +623,8 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
             /* one token, q's rotation alike: hold all of it for the attention */
             if ((c->fuse & FUSE_ROPE_ATT) && n == 1 && rq && rq->n == 1 && rq->pos == pos && rq->head_dim == hd &&
                 !memcmp(&rq->r, &rk->r, sizeof rk->r) && rk->r.mode == IG_ROPE_NORMAL && rk->r.n_rot % 2 == 0 &&
-                rk->r.n_rot <= hd && (hd == 64 || hd == 128 || hd == 256) &&
+                rk->r.n_rot <= hd && (hd == 64 || hd == 128 || hd == 256) && ld % 4 == 0 && rq->ld % 4 == 0 &&
+                ((uintptr_t)rq->x | (uintptr_t)rk->x | (uintptr_t)v) % 16 == 0 && /* vector loads */
                 (a->kv_type == INGOT_KV_F16 || a->kv_type == INGOT_KV_F32)) {
                 cu_rope_att *r = &c->ra;
                 r->on = true;

@@ -19,6 +19,10 @@ static __device__ __forceinline__ int dp4(int a, int b, int c) { return __dp4a(a
 static __device__ __forceinline__ int sum4(int4 x) {
     return dp4(0x01010101, x.w, dp4(0x01010101, x.z, dp4(0x01010101, x.y, dp4(0x01010101, x.x, 0))));
 }
+/* A byte value as a float without an I2F (a quarter-rate conversion on
+ * sm_80/90): its bits as the mantissa of 2^23, less 2^23. Exact for
+ * 0 <= v < 2^23. */
+static __device__ __forceinline__ float u8f(uint32_t v) { return __uint_as_float(0x4B000000u | v) - 8388608.0f; }
 /* Four bits to bit 4 of each of four bytes. */
 static __device__ __forceinline__ int hb4(uint32_t n) {
     return (int)(((n & 0xF) * 0x00204081u) & 0x01010101u) << 4;
@@ -250,8 +254,8 @@ template <> struct mvq<IG_TYPE_Q4_K> {
         k4_sm2(w.hdr, j, &sc, &mn);
         const float2 d0 = ds[b * 8 + 2 * j], d1 = ds[b * 8 + 2 * j + 1];
         const float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
-        float r = dm.x * ((float)(sc & 0xFF) * d0.x * (float)s1 + (float)(sc >> 8) * d1.x * (float)s2);
-        if (!half) r -= dm.y * ((float)(mn & 0xFF) * d0.y + (float)(mn >> 8) * d1.y);
+        float r = dm.x * (d0.x * (float)(s1 * (int)(sc & 0xFF)) + d1.x * (float)(s2 * (int)(sc >> 8)));
+        if (!half) r -= dm.y * (u8f(mn & 0xFF) * d0.y + u8f(mn >> 8) * d1.y);
         return r;
     }
 };
@@ -280,8 +284,8 @@ template <> struct mvq<IG_TYPE_Q6_K> {
         int4 vh = make_int4(__vsub4(hi.x | (bh.x << 4), 0x20202020), __vsub4(hi.y | (bh.y << 4), 0x20202020),
                             __vsub4(hi.z | (bh.z << 4), 0x20202020), __vsub4(hi.w | (bh.w << 4), 0x20202020));
         const float2 dl = ds[b * 8 + 4 * h + r], dh = ds[b * 8 + 4 * h + r + 2];
-        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)(int8_t)(w.sd & 0xFF) * (float)dot4(vl, ldx(x), 0) +
-                                              dh.x * (float)(int8_t)(w.sd >> 8) * (float)dot4(vh, ldx(x + 64), 0));
+        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)((int8_t)(w.sd & 0xFF) * dot4(vl, ldx(x), 0)) +
+                                              dh.x * (float)((int8_t)(w.sd >> 8) * dot4(vh, ldx(x + 64), 0)));
     }
 };
 
