@@ -393,12 +393,38 @@ static void cuda_weight_free(ig_backend *be, ig_weight *w) {
     w->data = NULL;
 }
 
+/* Small uploads (a step's token ids and positions) are copied into pinned
+ * memory and queued without waiting: the stream orders them before the
+ * step that reads them, and the host does not stall twice per token. The
+ * staging area is reused from its start after each synchronization. */
+#define STAGE_BYTES 65536
+#define STAGE_MAX 4096
+
 static ingot_status cuda_upload(ig_backend *be, void *dst, const void *src, size_t n) {
     cuda_ctx *c = op_begin(be);
     wrote(c, dst, n);
+    if (c->stage_on && !c->capturing && n <= STAGE_MAX) {
+        if (!c->stage && cudaMallocHost((void **)&c->stage, STAGE_BYTES) != cudaSuccess) {
+            cudaGetLastError();
+            c->stage = NULL;
+            c->stage_on = false; /* pageable copies below, as before */
+        }
+        if (c->stage) {
+            if (c->stage_used + n > STAGE_BYTES) {
+                CU_CHECK(c, cudaStreamSynchronize(c->stream));
+                c->stage_used = 0;
+            }
+            uint8_t *p = c->stage + c->stage_used;
+            memcpy(p, src, n);
+            CU_CHECK(c, cudaMemcpyAsync(dst, p, n, cudaMemcpyHostToDevice, c->stream));
+            c->stage_used += (n + 15) & ~(size_t)15;
+            return take_err(c);
+        }
+    }
     CU_CHECK(c, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c->stream));
     /* src is the caller's to reuse on return */
     CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    c->stage_used = 0;
     return take_err(c);
 }
 
@@ -406,12 +432,16 @@ static ingot_status cuda_download(ig_backend *be, void *dst, const void *src, si
     cuda_ctx *c = op_begin(be);
     CU_CHECK(c, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, c->stream));
     CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    c->stage_used = 0;
     return take_err(c);
 }
 
 static ingot_status cuda_sync(ig_backend *be) {
     cuda_ctx *c = op_begin(be);
-    if (!c->capturing) CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    if (!c->capturing) {
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        c->stage_used = 0;
+    }
     return take_err(c);
 }
 
@@ -837,6 +867,7 @@ static void cuda_destroy(ig_backend *be) {
         for (int i = 0; i < SCR_COUNT; i++) cudaFree(c->scr[i].p);
         for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
         cudaFree(c->warena);
+        if (c->stage) cudaFreeHost(c->stage);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -1002,6 +1033,7 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         const char *cv = getenv("INGOT_CUDA_CARVEOUT");
         c->carveout = cv ? atoi(cv) : 70;
         if (c->carveout > 100) c->carveout = 100;
+        c->stage_on = !getenv("INGOT_CUDA_NO_STAGE");
         const char *k = getenv("INGOT_CUDA_ATT_SK");
         c->att_sk = k ? atoi(k) : 128;
         if (c->att_sk < 0 || c->att_sk > 256) c->att_sk = 0;

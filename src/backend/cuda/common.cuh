@@ -221,6 +221,9 @@ typedef struct cuda_ctx {
     int att_sk;             /* ... staging chunks of up to this many keys in shared memory */
     int carveout;           /* every kernel's preferred smem carveout, % (INGOT_CUDA_CARVEOUT; -1: unset) */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
+    uint8_t *stage;         /* pinned staging of small uploads (backend.cu) */
+    size_t stage_used;
+    bool stage_on;          /* INGOT_CUDA_NO_STAGE=1: every upload waits for its copy */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
 } cuda_ctx;
 
