@@ -19,9 +19,9 @@
 # GPU_CHECK_NCU=1: Nsight Compute sections of one decode layer's kernels
 # (serialized, so without PDL overlap) of both 7B files, ncu-*.csv
 # (GPU_CHECK_NCU_SKIP: matching launches skipped first, 400).
-# GPU_CHECK_BUILD_AB='cmake args': a second bench_cuda_ops built with them
-# (e.g. -DCMAKE_CUDA_FLAGS=-DSOME_MACRO), its model bench alternated with
-# this build's, three pairs (bench_build_ab.log).
+# GPU_CHECK_BUILD_AB='cmake args;...': more bench_cuda_ops builds, one per
+# ';'-separated set (e.g. -DCMAKE_CUDA_FLAGS=-DSOME_MACRO=1), their model
+# benches alternated with this build's, three rounds (bench_build_ab.log).
 # GPU_CHECK_NCU_OPS=regex: the same for kernels matching regex in
 # bench_cuda_ops' 7B model (no model files needed), with warp-stall
 # sampling per source line, ncu-ops.csv.
@@ -95,11 +95,16 @@ if [ $build_rc -eq 0 ]; then
       echo "ncu ops ($GPU_CHECK_NCU_OPS) rc=$? ($(( $(date +%s) - t0 ))s)"
     fi
     if [ -n "${GPU_CHECK_BUILD_AB:-}" ]; then
-      { cmake -S . -B "$B-ab" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 $GPU_CHECK_BUILD_AB &&
-        cmake --build "$B-ab" -j16 --target bench_cuda_ops; } > "$OUT/build-ab.log" 2>&1
-      echo "build ($GPU_CHECK_BUILD_AB) rc=$? ($(( $(date +%s) - t0 ))s)"
+      IFS=';' read -ra BLD <<< "$GPU_CHECK_BUILD_AB"
+      dirs=("$B")
+      for j in "${!BLD[@]}"; do
+        { cmake -S . -B "$B-ab$j" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 ${BLD[$j]} &&
+          cmake --build "$B-ab$j" -j16 --target bench_cuda_ops; } > "$OUT/build-ab$j.log" 2>&1
+        echo "build ab$j (${BLD[$j]}) rc=$? ($(( $(date +%s) - t0 ))s)"
+        dirs+=("$B-ab$j")
+      done
       for r in 1 2 3; do
-        for b in "$B" "$B-ab"; do
+        for b in "${dirs[@]}"; do
           echo "== $b" >> "$OUT/bench_build_ab.log"
           timeout 120 "$b/bench_cuda_ops" 10 model 2>&1 | grep -E "tok/s|error" >> "$OUT/bench_build_ab.log"
         done
@@ -172,7 +177,7 @@ grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
 for f in "$OUT"/ingot-bench-ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "^\| |GPU memory" "$f"; }
 done
-[ -f "$OUT/bench_build_ab.log" ] && { echo "--- this build vs $GPU_CHECK_BUILD_AB"; cat "$OUT/bench_build_ab.log"; }
+[ -f "$OUT/bench_build_ab.log" ] && { echo "--- this build vs ab0.. = $GPU_CHECK_BUILD_AB"; cat "$OUT/bench_build_ab.log"; }
 for f in "$OUT"/bench_ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
 done

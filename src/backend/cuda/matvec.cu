@@ -373,7 +373,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
             const int b0 = s * SB, nt = (nb - b0 < SB ? nb - b0 : SB) * Q::TPB;
 #pragma unroll 2
             for (int t = lane; t < nt; t += 32) {
-                typename Q::W wt = Q::load(buf, buf + QB, t / Q::TPB, t % Q::TPB);
+                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, t % Q::TPB);
                 acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, t % Q::TPB);
             }
             __syncwarp(); /* the slot is refilled next */
