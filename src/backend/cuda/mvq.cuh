@@ -14,10 +14,10 @@
 static __host__ __device__ __forceinline__ size_t s_row(int nb, int sn) { return ((size_t)nb * sn + 15) & ~(size_t)15; }
 
 /* 16 bytes of weights. G (global memory): read once per token, so loaded
- * "streaming" (evict-first in L1 and L2), which leaves the activations and
- * the next weight's prefetched lines in the caches: +0.6% tg128 on H100
- * (v12; L1::no_allocate instead measured -2%, the 2-byte scales streamed as
- * well +0). Shared memory (k_mv_s): a plain load. */
+ * "streaming" (evict-first), likely keeping the activations every warp
+ * reads in L1: +0.6% tg128 on H100. L1::evict_first alone measured the
+ * same, L2 evict-first with L1 normal -1.8%, L1::no_allocate -2%
+ * (bench/cuda/NOTES.md v12). Shared memory (k_mv_s): a plain load. */
 template <bool G> static __device__ __forceinline__ int4 ldw(const uint8_t *p) {
     if (G) return __ldcs((const int4 *)p);
     return *(const int4 *)p;
