@@ -71,11 +71,11 @@ void cu_carveout(cuda_ctx *c, const void *k) {
     pthread_mutex_lock(&mu);
     int i = 0;
     while (i < n && fn[i] != k) i++;
-    if (i == n || val[i] != c->carveout) {
-        if (cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, c->carveout) != cudaSuccess)
+    if (i == n || val[i] != c->carveout_now) {
+        if (cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, c->carveout_now) != cudaSuccess)
             cudaGetLastError(); /* a preference: the launch works without it */
         if (i == n && n < 1024) fn[n++] = k;
-        if (i < n) val[i] = c->carveout;
+        if (i < n) val[i] = c->carveout_now;
     }
     pthread_mutex_unlock(&mu);
 }
@@ -460,6 +460,8 @@ static bool f32_vec(cuda_ctx *c, const ig_weight *w, const char *what) {
 static void cuda_embed(ig_backend *be, float *out, const ig_weight *t, const int32_t *ids, int n) {
     cuda_ctx *c = op_begin(be);
     inval_all(c);
+    /* a forward starts here: decode steps and prefill get their own split */
+    c->carveout_now = n <= MV_MAXN ? c->carveout_dec : c->carveout;
     cu_embed(c, out, t, ids, n);
 }
 
@@ -1027,14 +1029,25 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
          * (H100, tg128, same run: 0 -> 64 +2.4%, 64 -> 128 +0.7%) */
         const char *e = getenv("INGOT_CUDA_ATT_SINGLE");
         c->att_single = e ? atoi(e) : 128;
-        /* every kernel asks for the same L1 / shared memory split, so an SM
-         * need not drain to switch between a product (no shared memory),
-         * the attention (66 KB staged) and the down projection (~100 KB of
-         * SwiGLU): 70% = the 164 KB configuration on H100 (same run, tg128:
-         * 562 -> 570 Q4_0 with the staging; 50% and 100% were slower) */
+        /* every kernel of a forward asks for the same L1 / shared memory
+         * split, so an SM need not drain to switch between a product (no
+         * shared memory), the attention (66 KB staged) and the down
+         * projection (~100 KB of SwiGLU). 70% = the 164 KB configuration
+         * on H100 (v8, tg128: 562 -> 570 Q4_0 over the driver's choice);
+         * since v12 it serves prefill, and decode steps take
+         * INGOT_CUDA_CARVEOUT_DEC (below; < 0: the same) */
         const char *cv = getenv("INGOT_CUDA_CARVEOUT");
         c->carveout = cv ? atoi(cv) : 70;
         if (c->carveout > 100) c->carveout = 100;
+        /* decode steps (up to MV_MAXN tokens): 50% = the 132 KB
+         * configuration, room for the SwiGLU (~100 KB) and a larger L1:
+         * tg128 +1.2% Q4_K_M, +0.2% Q4_0 over 70 on H100 (v12; 58 the same
+         * as 70, 86 -5%), where pp512 lost 6% at 50 */
+        const char *cd = getenv("INGOT_CUDA_CARVEOUT_DEC");
+        c->carveout_dec = cd ? atoi(cd) : c->carveout >= 0 ? 50 : -1;
+        if (c->carveout_dec > 100) c->carveout_dec = 100;
+        if (c->carveout_dec < 0) c->carveout_dec = c->carveout;
+        c->carveout_now = c->carveout;
         c->stage_on = !getenv("INGOT_CUDA_NO_STAGE");
         const char *k = getenv("INGOT_CUDA_ATT_SK");
         c->att_sk = k ? atoi(k) : 128;

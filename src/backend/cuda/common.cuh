@@ -220,6 +220,8 @@ typedef struct cuda_ctx {
     int att_single;         /* decode attention: one CTA per head up to this length */
     int att_sk;             /* ... staging chunks of up to this many keys in shared memory */
     int carveout;           /* every kernel's preferred smem carveout, % (INGOT_CUDA_CARVEOUT; -1: unset) */
+    int carveout_dec;       /* ... in decode steps (INGOT_CUDA_CARVEOUT_DEC) */
+    int carveout_now;       /* the one of the forward being issued (set by embed) */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     uint8_t *stage;         /* pinned staging of small uploads (backend.cu) */
     size_t stage_used;
@@ -241,7 +243,7 @@ static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf
     c->q8_sc.on = false;
 }
 
-/* Kernel k's preferred shared-memory carveout, c->carveout (once per
+/* Kernel k's preferred shared-memory carveout, c->carveout_now (once per
  * kernel and value; < 0: the driver's choice). */
 void cu_carveout(cuda_ctx *c, const void *k);
 
@@ -249,7 +251,7 @@ void cu_carveout(cuda_ctx *c, const void *k);
 template <typename... KArgs, typename... Args>
 static inline void cu_launch(cuda_ctx *c, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
                              Args... args) {
-    if (c->carveout >= 0) cu_carveout(c, (const void *)k);
+    if (c->carveout_now >= 0) cu_carveout(c, (const void *)k);
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
