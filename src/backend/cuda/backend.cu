@@ -1039,12 +1039,14 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         const char *cv = getenv("INGOT_CUDA_CARVEOUT");
         c->carveout = cv ? atoi(cv) : 70;
         if (c->carveout > 100) c->carveout = 100;
-        /* decode steps (up to MV_MAXN tokens): 50% = the 132 KB
-         * configuration, room for the SwiGLU (~100 KB) and a larger L1:
-         * tg128 +1.2% Q4_K_M, +0.2% Q4_0 over 70 on H100 (v12; 58 the same
-         * as 70, 86 -5%), where pp512 lost 6% at 50 */
+        /* decode steps (up to MV_MAXN tokens) want L1 for the activations
+         * every warp reads: 36% (the 100 KB configuration on H100, 156 KB
+         * of L1) measured `ingot bench` tg128 +1.2% / +1.3% Q4_0 / Q4_K_M
+         * over 70% in one run (v12: 44-50% about the same as 36, 58% as
+         * 70, 25% and less slower, 86% -5%); prefill lost 6% at 50, so it
+         * keeps 70 */
         const char *cd = getenv("INGOT_CUDA_CARVEOUT_DEC");
-        c->carveout_dec = cd ? atoi(cd) : c->carveout >= 0 ? 50 : -1;
+        c->carveout_dec = cd ? atoi(cd) : c->carveout >= 0 ? 36 : -1;
         if (c->carveout_dec > 100) c->carveout_dec = 100;
         if (c->carveout_dec < 0) c->carveout_dec = c->carveout;
         c->carveout_now = c->carveout;
