@@ -402,6 +402,12 @@ static void cuda_weight_free(ig_backend *be, ig_weight *w) {
 #define STAGE_BYTES 65536
 #define STAGE_MAX 4096
 
+/* Wait for the stream; everything staged has been copied by then. */
+static void stream_sync(cuda_ctx *c) {
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    c->stage_used = 0;
+}
+
 static ingot_status cuda_upload(ig_backend *be, void *dst, const void *src, size_t n) {
     cuda_ctx *c = op_begin(be);
     wrote(c, dst, n);
@@ -412,10 +418,7 @@ static ingot_status cuda_upload(ig_backend *be, void *dst, const void *src, size
             c->stage_on = false; /* pageable copies below, as before */
         }
         if (c->stage) {
-            if (c->stage_used + n > STAGE_BYTES) {
-                CU_CHECK(c, cudaStreamSynchronize(c->stream));
-                c->stage_used = 0;
-            }
+            if (c->stage_used + n > STAGE_BYTES) stream_sync(c);
             uint8_t *p = c->stage + c->stage_used;
             memcpy(p, src, n);
             CU_CHECK(c, cudaMemcpyAsync(dst, p, n, cudaMemcpyHostToDevice, c->stream));
@@ -424,26 +427,20 @@ static ingot_status cuda_upload(ig_backend *be, void *dst, const void *src, size
         }
     }
     CU_CHECK(c, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c->stream));
-    /* src is the caller's to reuse on return */
-    CU_CHECK(c, cudaStreamSynchronize(c->stream));
-    c->stage_used = 0;
+    stream_sync(c); /* src is the caller's to reuse on return */
     return take_err(c);
 }
 
 static ingot_status cuda_download(ig_backend *be, void *dst, const void *src, size_t n) {
     cuda_ctx *c = op_begin(be);
     CU_CHECK(c, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, c->stream));
-    CU_CHECK(c, cudaStreamSynchronize(c->stream));
-    c->stage_used = 0;
+    stream_sync(c);
     return take_err(c);
 }
 
 static ingot_status cuda_sync(ig_backend *be) {
     cuda_ctx *c = op_begin(be);
-    if (!c->capturing) {
-        CU_CHECK(c, cudaStreamSynchronize(c->stream));
-        c->stage_used = 0;
-    }
+    if (!c->capturing) stream_sync(c);
     return take_err(c);
 }
 
