@@ -4,9 +4,11 @@
 #define INGOT_TEST_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int t_pass, t_fail;
 
@@ -25,6 +27,16 @@ static int t_pass, t_fail;
 #define CHECK_NEAR(a, b, tol, what)                                                    \
     CHECK(fabs((double)(a) - (double)(b)) <= (tol), "%s: %.9g vs %.9g (tol %.3g)", what, \
           (double)(a), (double)(b), (double)(tol))
+
+/* Create an empty temporary file from a mkstemp template (its XXXXXX
+ * replaced in place); false (and a failed check) when it cannot be made. */
+static inline bool test_tmpfile(char *path) {
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp %s", path);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
 
 static inline int test_done(void) {
     printf("%d passed, %d failed\n", t_pass, t_fail);

@@ -249,10 +249,7 @@ static void test_detect(void) {
     /* ingot_chat_template_name reads the model's GGUF metadata: give it a
      * model with nothing but a parsed file holding that key. */
     char path[] = "/tmp/ingot_tmpl_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0, "mkstemp");
-    if (fd < 0) return;
-    close(fd);
+    if (!test_tmpfile(path)) return;
     for (size_t i = 0; i < N_REAL; i++) {
         gguf_writer *w = gguf_writer_new();
         gguf_writer_set_str(w, "general.architecture", "llama");
@@ -306,9 +303,7 @@ static void test_json(void) {
     chat_history_add(&h, "assistant", "emoji \xf0\x9f\x98\x80 CJK \xe4\xb8\xad\xe6\x96\x87 \xc3\xa9");
     chat_history_add(&h, "user", "");
     char path[] = "/tmp/ingot_chat_test_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0, "mkstemp");
-    if (fd >= 0) close(fd);
+    test_tmpfile(path); /* on failure the checks below fail as well */
     char err[256] = "";
     CHECK(chat_history_save(&h, path, err, sizeof err), "save: %s", err);
     CHECK(chat_history_load(path, &back, err, sizeof err), "load: %s", err);
@@ -430,12 +425,7 @@ static int32_t *tok(const ingot_model *m, const char *s, int64_t *n) {
 
 static void test_model(void) {
     char path[] = "/tmp/ingot_chatml_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        CHECK(0, "mkstemp");
-        return;
-    }
-    close(fd);
+    if (!test_tmpfile(path)) return;
     bool ok = write_chatml_model(path);
     CHECK(ok, "write the ChatML model");
     ingot_model *m = NULL;

@@ -628,10 +628,7 @@ static void random_round_trips(void) {
  * one-line error (the vocab fuzzer found a tokenizer model "g\nt2"). */
 static void hostile_strings(void) {
     char path[] = "/tmp/ingot-test-tok-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0, "mkstemp");
-    if (fd < 0) return;
-    close(fd);
+    if (!test_tmpfile(path)) return;
     gguf_writer *w = gguf_writer_new();
     gguf_writer_set_str(w, "tokenizer.ggml.model", "g\nt2'\x01");
     CHECK(gguf_writer_write(w, path) == INGOT_OK, "write %s: %s", path, ingot_last_error());
