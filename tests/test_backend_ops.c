@@ -318,11 +318,12 @@ static void test_fused(void) {
 
 /* One llama decode layer through the op table, as src/model/forward.c
  * issues it. The CUDA backend fuses across ops here (rotation + KV store
- * into the attention, the merge of attention chunks and its q8_1 output,
+ * into the attention, the short attention into the Q/K/V launch, the merge of attention chunks and its q8_1 output,
  * RMSNorm into the residual launch and the products that read it, SwiGLU
  * into the down projection): every intermediate and the KV cache rows must
  * still match the CPU. */
 static int layer_hd = 64;
+static int layer_p2 = 0; /* the Q6_K case's first position: 0 (no keys cached) or near the short phase's end */
 static void test_fused_layer(void) {
     const uint32_t types[] = {IG_TYPE_Q4_0, IG_TYPE_Q4_K, IG_TYPE_Q6_K, IG_TYPE_F16};
     const int n_head = 8, n_head_kv = 2, hd = layer_hd, E = n_head * hd, KV = n_head_kv * hd, F = 768;
@@ -331,7 +332,7 @@ static void test_fused_layer(void) {
         for (int n = 1; n <= 3; n += 2) {
             /* a long context (many attention chunks), short ones, and one cache
              * small enough for a single chunk (no merge) */
-            const int p0 = ti == 1 ? 2000 : 60 + 7 * ti, n_ctx = ti == 3 ? 96 : 4096;
+            const int p0 = ti == 1 ? 2000 : ti == 2 ? layer_p2 : 60 + 7 * ti, n_ctx = ti == 3 ? 96 : 4096;
             const bool consume = ti % 2 == 0;
             const uint32_t tv = t == IG_TYPE_Q4_K ? IG_TYPE_Q6_K : t; /* as Q4_K_M */
             wpair wq = wpair_new(t, E, E), wk = wpair_new(t, KV, E), wv = wpair_new(tv, KV, E), wo = wpair_new(t, E, E);
@@ -447,9 +448,9 @@ static void test_fused_layer(void) {
 
 /* 128-wide heads, as Llama-2-7B's (the kernels' 4-values-per-lane paths) */
 static void test_fused_layer_hd128(void) {
-    layer_hd = 128;
+    layer_hd = 128, layer_p2 = 125;
     test_fused_layer();
-    layer_hd = 64;
+    layer_hd = 64, layer_p2 = 0;
 }
 
 static void test_embed(void) {
@@ -772,6 +773,10 @@ int main(void) {
      * residual launches alone (attention merged by its own kernel, rope +
      * KV store as a kernel of their own) */
     with_env("INGOT_CUDA_FUSE", "32", test_fused_layer);
+    /* and with the attention inside the Q/K/V launch (FUSE_QKVA, off by
+     * default: slower on H100, bench/cuda/NOTES.md v14) */
+    with_env("INGOT_CUDA_FUSE", "120", test_fused_layer);
+    with_env("INGOT_CUDA_FUSE", "120", test_fused_layer_hd128);
     /* the attention merge alone */
     with_env("INGOT_CUDA_FUSE", "8", test_fused_layer);
     /* and without the 32-row residual launches that take RMSNorm and

@@ -26,19 +26,10 @@
 #include <mma.h>
 #include <stdlib.h>
 
-#include "common.cuh"
+#include "attn_dec.cuh"
 
 using namespace nvcuda;
 
-/* Template branches for other widths are unreachable by design. */
-#pragma nv_diag_suppress 128
-
-/* Cache row element e of KV head g at position t. */
-template <bool F16>
-static __device__ __forceinline__ float kv_at(const void *c, size_t idx) {
-    if (F16) return __half2float(((const __half *)c)[idx]);
-    return ((const float *)c)[idx];
-}
 
 /* ---- decode: split-K ------------------------------------------------------- */
 
@@ -48,75 +39,6 @@ static __device__ __forceinline__ float kv_at(const void *c, size_t idx) {
 #define DEC_WARPS 4
 #endif
 #define DEC_KPW 8 /* keys per warp per step: their loads are all in flight at once */
-
-/* DPL values of a row slice for lane `lane` (dims lane*DPL ...), 16/8/4-byte
- * loads when the head is exactly 32*DPL wide, guarded scalars otherwise. */
-template <int DPL, bool F16, bool VEC>
-static __device__ __forceinline__ void ld_slice(const void *base, size_t off, int lane, int hd, float *y) {
-    if (VEC) {
-        if (F16) {
-            const __half *p = (const __half *)base + off + lane * DPL;
-            if (DPL == 8) {
-                uint4 r = *(const uint4 *)p;
-                const __half2 *h = (const __half2 *)&r;
-#pragma unroll
-                for (int k = 0; k < 4; k++) { float2 f = __half22float2(h[k]); y[2 * k] = f.x, y[2 * k + 1] = f.y; }
-            } else if (DPL == 4) {
-                uint2 r = *(const uint2 *)p;
-                const __half2 *h = (const __half2 *)&r;
-#pragma unroll
-                for (int k = 0; k < 2; k++) { float2 f = __half22float2(h[k]); y[2 * k] = f.x, y[2 * k + 1] = f.y; }
-            } else if (DPL == 2) {
-                float2 f = __half22float2(*(const __half2 *)p);
-                y[0] = f.x, y[1] = f.y;
-            } else {
-                y[0] = __half2float(*p);
-            }
-        } else {
-            const float *p = (const float *)base + off + lane * DPL;
-            if (DPL >= 4) {
-#pragma unroll
-                for (int k = 0; k < DPL; k += 4) {
-                    float4 f = *(const float4 *)(p + k);
-                    y[k] = f.x, y[k + 1] = f.y, y[k + 2] = f.z, y[k + 3] = f.w;
-                }
-            } else if (DPL == 2) {
-                float2 f = *(const float2 *)p;
-                y[0] = f.x, y[1] = f.y;
-            } else {
-                y[0] = *p;
-            }
-        }
-        return;
-    }
-#pragma unroll
-    for (int j = 0; j < DPL; j++) {
-        int e = lane * DPL + j;
-        y[j] = e < hd ? kv_at<F16>(base, off + e) : 0.0f;
-    }
-}
-
-/* DPL halves to a DPL-aligned cache row slice in one store. */
-template <int DPL>
-static __device__ __forceinline__ void st_halves(__half *p, const __half *v) {
-    if (DPL == 8) {
-        uint4 r;
-        __half *h = (__half *)&r;
-#pragma unroll
-        for (int j = 0; j < 8; j++) h[j] = v[j];
-        *(uint4 *)p = r;
-    } else if (DPL == 4) {
-        uint2 r;
-        __half *h = (__half *)&r;
-#pragma unroll
-        for (int j = 0; j < 4; j++) h[j] = v[j];
-        *(uint2 *)p = r;
-    } else if (DPL == 2) {
-        *(__half2 *)p = __halves2half2(v[0], v[1]);
-    } else {
-        p[0] = v[0];
-    }
-}
 
 /* Decode outputs and side work of k_attn_split. */
 typedef struct attn_dec {
@@ -170,18 +92,6 @@ static __device__ __noinline__ void attn_merge(float *out, const float *pp, size
     }
 }
 
-/* Rotate the DPL values of one lane (adjacent pairs, RoPE "normal") by the
- * angles in rc/rs: k_rope_kv's arithmetic. */
-template <int DPL>
-static __device__ __forceinline__ void rot_pairs(float *v, const float *rc, const float *rs) {
-#pragma unroll
-    for (int j = 0; j < DPL / 2; j++) {
-        float x0 = v[2 * j], x1 = v[2 * j + 1];
-        v[2 * j] = x0 * rc[j] - x1 * rs[j];
-        v[2 * j + 1] = x0 * rs[j] + x1 * rc[j];
-    }
-}
-
 /* One warp step: keys tb..tb+DEC_KPW-1 of [.., t1) (clamped; masked by the
  * caller). ROPE: row len-1 is being written by this kernel and comes from
  * registers: row 0 is read in its place. */
@@ -227,20 +137,7 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
      * sincos as k_rope_kv) */
     const int len = pos[i] + 1;
     float rc[DPL / 2 > 0 ? DPL / 2 : 1], rs[DPL / 2 > 0 ? DPL / 2 : 1];
-    if (ROPE) {
-        float theta = (float)(len - 1);
-        for (int t = 0; t < lane * DPL / 2; t++) theta *= x.theta_scale;
-#pragma unroll
-        for (int j = 0; j < DPL / 2; j++) {
-            rc[j] = 1.0f, rs[j] = 0.0f;
-            if (lane * DPL + 2 * j < x.n_rot) {
-                double sn, cs;
-                sincos((double)(theta * x.freq_scale), &sn, &cs);
-                rc[j] = (float)cs, rs[j] = (float)sn;
-            }
-            theta *= x.theta_scale;
-        }
-    }
+    if (ROPE) rope_angles<DPL>(len - 1, lane, x.n_rot, x.theta_scale, x.freq_scale, rc, rs);
     /* chunks of whole 32-key steps, decided from the length in device
      * memory; a short sequence is one CTA's (a few serial steps cost less
      * than writing partials and merging them) */
@@ -318,7 +215,6 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
     }
     float m = -INFINITY, l = 0.0f;
     for (int tb = tb0; tb < t1; tb += STEP) {
-        float sc[DEC_KPW];
         if (staged) ld_step_sm<DPL>(skh, svh, tb, t0, t1, lane, hd, kf, vf);
         else if (!ROPE || tb != tb0) ld_step<DPL, F16, VEC, ROPE>(kc, vc, tb, t1, len, kv_dim, base, lane, hd, kf, vf);
         if (ROPE && cur) {
@@ -329,35 +225,8 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
                     for (int e = 0; e < DPL; e++) kf[j][e] = kn[e], vf[j][e] = vn[e];
                 }
         }
-#pragma unroll
-        for (int j = 0; j < DEC_KPW; j++) {
-            float a = 0.0f;
-#pragma unroll
-            for (int e = 0; e < DPL; e++) a += qv[e] * kf[j][e];
-            sc[j] = a;
-        }
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1)
-#pragma unroll
-            for (int j = 0; j < DEC_KPW; j++) sc[j] += __shfl_xor_sync(0xffffffffu, sc[j], off);
-        float mx = m;
-#pragma unroll
-        for (int j = 0; j < DEC_KPW; j++) {
-            if (tb + j >= t1) sc[j] = -INFINITY;
-            mx = fmaxf(mx, sc[j]);
-        }
-        float corr = __expf(m - mx);
-        l *= corr;
-#pragma unroll
-        for (int e = 0; e < DPL; e++) o[e] *= corr;
-#pragma unroll
-        for (int j = 0; j < DEC_KPW; j++) {
-            float p = __expf(sc[j] - mx);
-            l += p;
-#pragma unroll
-            for (int e = 0; e < DPL; e++) o[e] += p * vf[j][e];
-        }
-        m = mx;
+        softmax_step<DPL, DEC_KPW>(
+            qv, [&](int j, int e) { return kf[j][e]; }, [&](int j, int e) { return vf[j][e]; }, t1 - tb, m, l, o);
     }
     if (lane == 0) sm[w] = m, sl[w] = l;
 #pragma unroll

@@ -222,14 +222,24 @@ static void flush_ra(cuda_ctx *c) {
 }
 
 /* Held-back matmuls were issued before held-back ropes: launch in that
- * order. A held rope + KV store never coexists with either (holding it
- * flushed them, and any later op flushes it first). */
+ * order. A held rope + KV store never coexists with held ropes (it took
+ * them), and with held matmuls only when they are its Q/K/V (FUSE_QKVA:
+ * the attention may still join their launch), which go first. */
 static void flush(cuda_ctx *c) {
     /* pending (FUSE_BLK) norm / SwiGLU: nothing took them, run them */
     cu_pending_run(c, &c->dn, &c->dg);
-    flush_ra(c);
     flush_mv(c);
+    flush_ra(c);
     flush_ropes(c);
+}
+
+/* FUSE_QKVA: are the held matmuls (one token, reading a pending norm) the
+ * Q/K/V whose output x is rotated now? Then they stay held: the attention
+ * that follows may run in their launch. */
+static bool qkv_held(cuda_ctx *c, const float *x) {
+    const mv_batch *p = &c->pend;
+    return (c->fuse & FUSE_QKVA) && c->pend_active && p->n == 1 && p->nd == 3 && p->nrm.on &&
+           (x == p->d[0].out || x == p->d[1].out);
 }
 
 /* Every op that is not a matmul starts here. */
@@ -620,7 +630,7 @@ static void cuda_rope(ig_backend *be, float *x, int ld, int n, int n_head, int h
     cuda_ctx *c = CTX(be);
     if (c->dn.on || c->dg.on) flush(c); /* a pending norm / SwiGLU runs first */
     flush_ra(c);
-    if (c->pend_active) flush(c); /* matmuls first: they produce x */
+    if (c->pend_active && !qkv_held(c, x)) flush(c); /* matmuls first: they produce x */
     inval_all(c);
     bool ok = r->n_rot % 2 == 0 && r->n_rot <= head_dim && head_dim % 2 == 0;
     if (c->n_rope_pend == 2 || !ok ||
@@ -639,9 +649,10 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
                           int kv_dim, const int32_t *pos, const ig_attn *a) {
     cuda_ctx *c = CTX(be);
     if (c->dn.on || c->dg.on) flush(c); /* a pending norm / SwiGLU runs first */
-    /* matmuls first; held ropes stay for the rope + KV store kernel */
+    /* matmuls first (unless they are Q/K/V the attention may join); held
+     * ropes stay for the rope + KV store kernel */
     flush_ra(c);
-    if (c->pend_active) flush_mv(c);
+    if (c->pend_active && !qkv_held(c, k)) flush_mv(c);
     /* the last held-back rope must be this k's, the one before (if any) q's */
     int nr = c->n_rope_pend;
     if (nr > 0) {
@@ -667,6 +678,7 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
                 r->freq_scale = rk->r.freq_scale;
                 return;
             }
+            flush_mv(c);
             cu_rope_kv(c, rq ? rq->x : NULL, rq ? rq->ld : 0, rq ? rq->n_head : 0, rk->x, v, ld, n, rk->n_head,
                        rk->head_dim, pos, &rk->r, kc, vc, a->kv_type);
             return;
@@ -676,6 +688,45 @@ static void cuda_kv_store(ig_backend *be, void *kc, void *vc, const float *k, co
     cu_kv_store(c, kc, vc, k, v, ld, n, kv_dim, pos, a->kv_type);
 }
 
+/* FUSE_QKVA: the held Q/K/V launch takes the attention (held rope + KV
+ * store r) when they are its q, k, v, the step is in the short length
+ * phase and the cache is f16 (attn_qkv.cuh). False: nothing changed. */
+static bool qkv_att(cuda_ctx *c, float *out, const ig_attn *a, const cu_rope_att *r) {
+    mv_batch *p = &c->pend;
+    const int hd = a->head_dim, cols = a->n_head * hd, kvd = a->n_head_kv * hd;
+    if (!(c->fuse & FUSE_QKVA) || !c->aq_tag || !c->pend_active || p->n != 1 || p->nd != 3 || p->d[0].out != r->q ||
+        p->d[1].out != r->k || p->d[2].out != r->v || a->kv_type != INGOT_KV_F16 || a->max_len <= 0 ||
+        a->max_len > c->att_single || a->n_head_kv > AQ_NCNT || cols + 2 * kvd > AQ_TAGMAX || !p->nrm.on ||
+        a->n_head > 4 * c->n_sm) /* the attention CTAs wait for products: most slots stay free for those */
+        return false;
+    att_fuse *f = &p->att;
+    memset(f, 0, sizeof *f);
+    f->pos = r->pos, f->kc = r->kc, f->vc = r->vc, f->out = out, f->vout = (float *)r->v, f->tag = c->aq_tag;
+    f->n_head = a->n_head, f->nkv = a->n_head_kv, f->group = a->n_head / a->n_head_kv, f->hd = hd;
+    f->cph = hd / 4, f->cph_sh = hd == 64 ? 4 : hd == 128 ? 5 : 6, f->nq = cols / 4;
+    f->npoll = a->n_head;
+    f->n_rot = r->n_rot, f->theta_scale = r->theta_scale, f->freq_scale = r->freq_scale, f->scale = a->scale;
+    f->cnt = c->cnt + NCNT - AQ_NCNT;
+    f->pf = c->aq_pf;
+    if (!cu_mv_att_ok(p)) return false;
+    f->scr = (float *)cu_scratch(c, SCR_ATTN, (size_t)a->n_head * aq_stride(hd) * sizeof(float));
+    if (!f->scr) return false;
+    void *qb = NULL;
+    if ((c->fuse & FUSE_ATTN) && q8_fits(c, 1, cols)) {
+        qb = cu_q8_other(c, p->nrm.q8); /* not the one Q/K/V read */
+        f->xq = (int8_t *)qb, f->ds = q8_ds(qb, 1, cols);
+    }
+    /* the products write where the attention CTAs poll; v reaches its
+     * buffer through them */
+    p->d[0].out = c->aq_tag, p->d[1].out = c->aq_tag + cols, p->d[2].out = c->aq_tag + cols + kvd;
+    f->on = true;
+    flush(c);
+    inval_all(c);
+    wrote(c, r->v, (size_t)kvd * 4);
+    if (qb) q8_set(c, out, (size_t)cols, qb);
+    return true;
+}
+
 static void cuda_attention(ig_backend *be, float *out, const float *q, int ld_q, const void *kc, const void *vc,
                            int n, const int32_t *pos, const ig_attn *a) {
     cuda_ctx *c = CTX(be);
@@ -683,6 +734,7 @@ static void cuda_attention(ig_backend *be, float *out, const float *q, int ld_q,
     if (r->on && n == 1 && q == r->q && ld_q == r->ld_q && kc == r->kc && vc == r->vc && pos == r->pos &&
         a->head_dim == r->hd && a->n_head == r->n_head && a->n_head_kv == r->n_head_kv && a->kv_type == r->kv_type) {
         r->on = false;
+        if (qkv_att(c, out, a, r)) return;
         op_begin(be);
         inval_all(c);
         cu_attention(c, out, q, ld_q, kc, vc, n, pos, a, r);
@@ -865,6 +917,7 @@ static void cuda_destroy(ig_backend *be) {
         for (int i = 0; i < c->n_graphs; i++) cudaGraphExecDestroy(c->graphs[i].exec);
         cu_cublas_free(c->cublas);
         cudaFree(c->cnt);
+        cudaFree(c->aq_tag);
         for (int i = 0; i < SCR_COUNT; i++) cudaFree(c->scr[i].p);
         for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
         cudaFree(c->warena);
@@ -1010,6 +1063,12 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         if (c->cnt) CU_CHECK(c, cudaMemsetAsync(c->cnt, 0, cb, c->stream));
         CU_CHECK(c, cudaStreamSynchronize(c->stream));
         c->pss = (float *)(c->cnt + NCNT);
+        /* FUSE_QKVA's q, k, v: "not written" until a launch writes them, and
+         * again once its attention has read them */
+        if (cudaMalloc((void **)&c->aq_tag, AQ_TAGMAX * sizeof(float)) == cudaSuccess)
+            CU_CHECK(c, cudaMemset(c->aq_tag, 0xFF, AQ_TAGMAX * sizeof(float)));
+        else
+            cudaGetLastError(), c->aq_tag = NULL; /* the attention keeps its own kernel */
         cu_mv_init(c);
     }
     {
@@ -1059,6 +1118,10 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
          * five same-run pairs on H100 (v11); 8 MiB and more lose (v5, v7) */
         double at = e2 ? atof(e2) : 4.0;
         c->pf_att = prop.major >= 9 && at > 0 ? (size_t)(at * 1048576.0) : 0;
+        /* FUSE_QKVA: the cache rows the attention reads, into L2 before the
+         * products (INGOT_CUDA_AQ_PF=0: not) */
+        const char *e3 = getenv("INGOT_CUDA_AQ_PF");
+        c->aq_pf = prop.major >= 9 && (!e3 || atoi(e3) != 0);
     }
     if (c->err == INGOT_OK) c->cublas = cu_cublas_new(c);
     if (c->err != INGOT_OK) {

@@ -78,9 +78,37 @@ typedef struct mv_desc {
 /* What a one-token matrix-vector launch does besides its products:
  * EPI_NQ (k_mv_r): q8_1 of the residual sum * w and its sums of squares,
  *         for the RMSNorm that follows (FUSE_BLK below);
- * EPI_SC: the input is such a q8_1; the products are scaled by 1/rms. */
-enum { EPI_NONE, EPI_NQ, EPI_SC };
-enum { FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_BLK = 32, FUSE_ALL = 56 };
+ * EPI_SC: the input is such a q8_1; the products are scaled by 1/rms;
+ * EPI_SCA: EPI_SC for Q/K/V, and the decode attention after them in the
+ *         same launch (FUSE_QKVA, attn_qkv.cuh). */
+enum { EPI_NONE, EPI_NQ, EPI_SC, EPI_SCA };
+enum { FUSE_ATTN = 8, FUSE_ROPE_ATT = 16, FUSE_BLK = 32, FUSE_QKVA = 64, FUSE_ALL = 120 };
+
+/* FUSE_QKVA: what the Q/K/V launch needs for the attention (attn_qkv.cuh).
+ * Q/K/V are the launch's descriptors 0, 1, 2 and write into `tag`. */
+typedef struct att_fuse {
+    bool on;
+    const int32_t *pos;
+    void *kc, *vc;         /* f16 cache of the layer */
+    float *out;            /* [n_head * hd] */
+    int8_t *xq;            /* q8_1 of out (for wo), or NULL */
+    float2 *ds;
+    float *vout;           /* v as the op table has it (f32) */
+    float *tag;            /* q, k, v as the products write them: AQ_SENT until then */
+    float *scr;            /* n_head * aq_stride(hd) floats */
+    unsigned *cnt;         /* n_head_kv zeroed counters */
+    int n_head, nkv, group, hd, cph, nq; /* cph = hd / 4 CTAs per head, nq = Q CTAs */
+    int cph_sh;            /* log2(cph) */
+    int npoll;             /* attention CTAs (one per query head) before the products */
+    int n_rot;
+    float theta_scale, freq_scale, scale;
+    bool pf;               /* the cache rows into L2 before the products */
+} att_fuse;
+#define AQ_WARPS 4 /* the Q/K/V launch's CTA: 4 warps, 4 rows */
+/* Scratch floats per head: AQ_WARPS partials (attn_qkv.cuh). */
+static inline __host__ __device__ int aq_stride(int hd) { return AQ_WARPS * (hd + 4); }
+#define AQ_SENT 0xFFFFFFFFu /* "not written yet": a NaN no arithmetic produces */
+#define AQ_TAGMAX 65536     /* floats of q, k and v the tag buffer holds */
 typedef struct mv_epi {
     int kind;
     const float *w;        /* NQ: the norm's weight [rows] */
@@ -141,6 +169,7 @@ typedef struct mv_batch {
     const float *x;        /* f32 input [n][cols] (float weights read it) */
     bool closed;           /* an epilogue is attached: no more joins */
     mv_epi epi;
+    att_fuse att;          /* FUSE_QKVA */
 } mv_batch;
 
 /* Successor of a weight in call order (learned from the previous forward):
@@ -152,6 +181,7 @@ typedef struct wsucc {
 } wsucc;
 #define SUCC_SLOTS 1024
 #define NCNT 65536         /* arrival counters (decode attention's merge) */
+#define AQ_NCNT 1024       /* ... the last of them: the Q/K/V launch's attention */
 #define PSS_MAX 4096       /* EPI_NQ: rows / 32 of the normed vector */
 
 typedef struct cuda_ctx {
@@ -223,6 +253,8 @@ typedef struct cuda_ctx {
     int carveout_dec;       /* ... in decode steps (INGOT_CUDA_CARVEOUT_DEC) */
     int carveout_now;       /* the one of the forward being issued (set by embed) */
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
+    bool aq_pf;             /* FUSE_QKVA: cache rows into L2 before the products */
+    float *aq_tag;          /* FUSE_QKVA: AQ_TAGMAX floats, AQ_SENT between launches */
     uint8_t *stage;         /* pinned staging of small uploads (backend.cu) */
     size_t stage_used;
     bool stage_on;          /* INGOT_CUDA_NO_STAGE=1: every upload waits for its copy */
@@ -348,6 +380,15 @@ static __device__ __forceinline__ void trace_point() {
         tb[3 + 2 * i] = ((unsigned long long)gridDim.x << 32) | (gridDim.y << 16) | blockDim.x;
     }
 }
+/* One more event with signature sig (any thread). */
+static __device__ __forceinline__ void trace_stamp(unsigned long long sig) {
+    unsigned long long *tb = c_trace;
+    if (!tb) return;
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    unsigned long long i = atomicAdd(tb, 1ull);
+    if (i < 4095) tb[2 + 2 * i] = t, tb[3 + 2 * i] = sig;
+}
 #define CU_TRACE_SETTER(name) \
     void cu_trace_set_##name(void *p) { cudaMemcpyToSymbol(c_trace, &p, sizeof p); }
 void cu_trace_set_matvec(void *p);
@@ -358,6 +399,7 @@ void cu_trace_set_attention(void *p);
 void cu_trace_set(void *p);
 #else
 static __device__ __forceinline__ void trace_point() {}
+static __device__ __forceinline__ void trace_stamp(unsigned long long) {}
 #define CU_TRACE_SETTER(name)
 #endif
 
@@ -612,6 +654,8 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b);
 bool cu_mv_pair_ok(uint32_t t1, uint32_t t2);
 /* FUSE_BLK: can this batch run one CTA per 32 rows (k_mv_r)? */
 bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b);
+/* FUSE_QKVA: can this batch (b->att filled in) be Q/K/V + attention? */
+bool cu_mv_att_ok(const mv_batch *b);
 /* Run a pending norm / SwiGLU (either may be NULL) as kernels of their own. */
 void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */

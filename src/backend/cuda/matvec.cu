@@ -9,6 +9,7 @@
  * dot products, as llama.cpp's mmvq does. Up to MV_MAXDESC products that
  * share one input (Q/K/V, gate/up) run as one launch.
  */
+#include "attn_qkv.cuh"
 #include "mvq.cuh"
 
 /* ---- activation quantization --------------------------------------- */
@@ -60,22 +61,45 @@ typedef struct mv_params {
     const float *gg, *gu;  /* k_mv_r with SwiGLU prologue: gate, up */
     float *gout;           /* ... and its f32 output (NULL: not written) */
     int nd1;               /* k_mv_q2: descriptors of the first type */
+    att_fuse att;          /* EPI_SCA */
 } mv_params;
 
 #define MV_WARPS 4
+static_assert(MV_WARPS == AQ_WARPS, "the fused attention assumes the Q/K/V CTA shape");
 /* MINB: CTAs per SM asked of the compiler for one token. At 8 (32 warps,
  * <= 64 registers) a 4096-row matrix is resident in one wave instead of
  * the 1.1-1.5 waves the compiler's 72-96 registers gave; types with wider
  * weight registers take 6 to avoid spills. */
 
-static __device__ __forceinline__ const mv_desc *mv_pick(const mv_params &p, int *row, int *dip) {
+/* The descriptor and row of CTA b's warp (b: blockIdx.x, or where
+ * EPI_SCA puts the CTA in this order). */
+static __device__ __forceinline__ const mv_desc *mv_pick(const mv_params &p, int b, int *row, int *dip) {
     int di = 0;
 #pragma unroll
     for (int k = 1; k < MV_MAXDESC; k++)
-        if (k < p.nd && (int)blockIdx.x >= p.d[k].blk_start) di = k;
+        if (k < p.nd && b >= p.d[k].blk_start) di = k;
     const mv_desc *d = &p.d[di];
-    *row = ((int)blockIdx.x - d->blk_start) * MV_WARPS + (int)(threadIdx.x >> 5);
+    *row = (b - d->blk_start) * MV_WARPS + (int)(threadIdx.x >> 5);
     *dip = di;
+    return d;
+}
+
+/* EPI_SCA: after the attention CTAs, Q's CTAs, then per KV head g its K
+ * CTAs and its V CTAs, so g's rows are done early for g's first heads. The
+ * place of CTA blockIdx.x in the descriptors' order (Q, K, V). */
+static __device__ __forceinline__ int mv_att_order(const att_fuse &a) {
+    const int b = (int)blockIdx.x - a.npoll, sh = a.cph_sh, cph = 1 << sh;
+    if (b < a.nq) return b;
+    const int bb = b - a.nq, g = bb >> (sh + 1), j = bb & (2 * cph - 1);
+    return j < cph ? a.nq + (g << sh) + j : a.nq + ((a.nkv + g) << sh) + j - cph;
+}
+
+/* The product a CTA takes (EPI_SCA: after the attention CTAs). */
+template <int EPI>
+static __device__ __forceinline__ const mv_desc *mv_begin(const mv_params &p, int *row, int *di) {
+    if (EPI != EPI_SCA) return mv_pick(p, (int)blockIdx.x, row, di);
+    const mv_desc *d = mv_pick(p, mv_att_order(p.att), row, di);
+    if (p.att.pf && *di == 0) aq_prefetch(p.att, (int)blockIdx.x - p.att.npoll);
     return d;
 }
 
@@ -155,7 +179,7 @@ static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc 
      * before: visible after the wait). Each warp going to L2 (__ldcg) cost
      * 5% of decode on H100. */
     float ss = 0.0f;
-    if (EPI == EPI_SC)
+    if (EPI == EPI_SC || EPI == EPI_SCA)
         for (int i = lane; i < p.nss; i += 32) ss += p.pss[i];
     for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
         mv_load<T, NC>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
@@ -165,7 +189,7 @@ static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc 
     }
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
-    if (EPI == EPI_SC) {
+    if (EPI == EPI_SC || EPI == EPI_SCA) {
         /* every warp sums the partials in the same order: one scale */
         const float scale = rsqrtf(warp_sum(ss) / (float)p.ndim + p.neps);
         acc[0] *= scale;
@@ -175,10 +199,11 @@ static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc 
 }
 
 template <int T, int NC, int EPI>
-static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const mv_params p) {
+static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const __grid_constant__ mv_params p) {
     pdl_trigger();
+    if (EPI == EPI_SCA && (int)blockIdx.x < p.att.npoll) return aq_run(&p.att, (int)blockIdx.x);
     int row, di;
-    const mv_desc *d = mv_pick(p, &row, &di);
+    const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     mv_row<T, NC, EPI>(p, d, row);
 }
 
@@ -187,10 +212,11 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
  * boundary fewer than a launch per type. */
 template <int T1, int T2, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, (mvq<T1>::MINB) < (mvq<T2>::MINB) ? (mvq<T1>::MINB) : (mvq<T2>::MINB))
-    k_mv_q2(const mv_params p) {
+    k_mv_q2(const __grid_constant__ mv_params p) {
     pdl_trigger();
+    if (EPI == EPI_SCA && (int)blockIdx.x < p.att.npoll) return aq_run(&p.att, (int)blockIdx.x);
     int row, di;
-    const mv_desc *d = mv_pick(p, &row, &di);
+    const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, row);
     else mv_row<T2, 1, EPI>(p, d, row);
 }
@@ -354,7 +380,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
     __shared__ __align__(16) uint8_t sm[MV_WARPS][NST][STG];
     pdl_trigger();
     int row, di;
-    const mv_desc *d = mv_pick(p, &row, &di);
+    const mv_desc *d = mv_pick(p, (int)blockIdx.x, &row, &di);
     if (row >= d->rows) return;
     float acc[1] = {0.0f};
     {
@@ -416,7 +442,7 @@ template <int T, int NC>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(const mv_params p) {
     pdl_trigger();
     int row, di;
-    const mv_desc *d = mv_pick(p, &row, &di);
+    const mv_desc *d = mv_pick(p, (int)blockIdx.x, &row, &di);
     if (row >= d->rows) return;
     pdl_wait();
     const int lane = threadIdx.x & 31, cols = p.cols;
@@ -479,7 +505,7 @@ static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const mv_params &p, int gr
 
 template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
-    if (NC == 1 && EPI != EPI_SC && c->mv_smem && mv_dispatch_s(c, type, p, grid)) return;
+    if (NC == 1 && EPI == EPI_NONE && c->mv_smem && mv_dispatch_s(c, type, p, grid)) return;
     switch (type) {
     case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC>)); break;
     case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC>)); break;
@@ -566,6 +592,21 @@ static bool sc_ok(const mv_batch *b) {
     return true;
 }
 
+/* Can this batch (one token, the pending norm's q8_1) be Q/K/V with the
+ * decode attention in its launch (EPI_SCA)? The caller checks the rest
+ * (outputs, head shape, cache). */
+bool cu_mv_att_ok(const mv_batch *b) {
+    if (b->nd != 3 || !sc_ok(b) || b->glu.on) return false;
+    const att_fuse *a = &b->att;
+    if (a->hd != 64 && a->hd != 128 && a->hd != 256) return false;
+    if (b->d[0].rows != a->n_head * a->hd || b->d[1].rows * a->group != b->d[0].rows || b->d[2].rows != b->d[1].rows)
+        return false;
+    if (b->type2 && !cu_mv_pair_ok(b->type, b->type2)) return false;
+    for (int i = 0; i < 3; i++)
+        if (b->d[i].bias || !al16(b->d[i].out)) return false;
+    return true;
+}
+
 void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg) {
     if (dg && dg->on) {
         dg->on = false;
@@ -640,16 +681,30 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
         if (!ok) cu_fail(c, INGOT_ERR_UNSUPPORTED, __FILE__, __LINE__, "matmul: weight type");
         return;
     }
+    /* the attention rides along only where cuda_attention checked it can */
+    const bool att = b->att.on && b->nrm.on && cu_mv_att_ok(b);
+    if (b->att.on && !att) {
+        cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "matmul: attention fused where it cannot be");
+        return;
+    }
+    if (att) {
+        p.att = b->att;
+        grid += b->att.npoll;
+    }
     if (b->type2) {
         p.nd1 = b->nd1;
         dim3 g(grid), bl(MV_WARPS * 32);
         bool sc = b->nrm.on;
         if (b->n != 1 || (p.e.kind != EPI_NONE && !sc) || !cu_mv_pair_ok(b->type, b->type2))
             cu_fail(c, INGOT_ERR_BACKEND, __FILE__, __LINE__, "matmul: two weight types in one launch");
+        else if (b->type == IG_TYPE_Q4_K && att) cu_launch(c, k_mv_q2<IG_TYPE_Q4_K, IG_TYPE_Q6_K, EPI_SCA>, g, bl, 0, p);
         else if (b->type == IG_TYPE_Q4_K && sc) cu_launch(c, k_mv_q2<IG_TYPE_Q4_K, IG_TYPE_Q6_K, EPI_SC>, g, bl, 0, p);
         else if (b->type == IG_TYPE_Q4_K) cu_launch(c, k_mv_q2<IG_TYPE_Q4_K, IG_TYPE_Q6_K, EPI_NONE>, g, bl, 0, p);
+        else if (att) cu_launch(c, k_mv_q2<IG_TYPE_Q5_K, IG_TYPE_Q6_K, EPI_SCA>, g, bl, 0, p);
         else if (sc) cu_launch(c, k_mv_q2<IG_TYPE_Q5_K, IG_TYPE_Q6_K, EPI_SC>, g, bl, 0, p);
         else cu_launch(c, k_mv_q2<IG_TYPE_Q5_K, IG_TYPE_Q6_K, EPI_NONE>, g, bl, 0, p);
+    } else if (att) {
+        mv_dispatch<1, EPI_SCA>(c, b->type, p, grid);
     } else if (b->nrm.on) {
         mv_dispatch<1, EPI_SC>(c, b->type, p, grid);
     }
