@@ -1073,9 +1073,11 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
     }
     {
         const char *f = getenv("INGOT_CUDA_FUSE");
-        /* default: the attention merge, and rope + KV store inside the
-         * attention; the NORM/GLU/ROPE epilogues measured slower than their
-         * own PDL-chained kernels on H100 (v5) */
+        /* default: the attention merge, rope + KV store inside the
+         * attention, the 32-row residual launches; the NORM/GLU/ROPE
+         * epilogues measured slower than their own PDL-chained kernels on
+         * H100 (v5), the attention inside the Q/K/V launch (FUSE_QKVA) too
+         * (v14: 565 / 512 vs 579 / 529 tg128) */
         c->fuse = getenv("INGOT_CUDA_NO_FUSE") ? 0u
                   : f                          ? (unsigned)strtoul(f, NULL, 0) & FUSE_ALL
                                                : (unsigned)(FUSE_ATTN | FUSE_ROPE_ATT | FUSE_BLK);
