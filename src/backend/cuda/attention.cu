@@ -30,7 +30,6 @@
 
 using namespace nvcuda;
 
-
 /* ---- decode: split-K ------------------------------------------------------- */
 
 /* 8 warps (-DDEC_WARPS=8): +1.9% tg128 with every step in one CTA, but
