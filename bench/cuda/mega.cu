@@ -37,6 +37,7 @@
  */
 #include <stdio.h>
 
+#include "backend/cuda/attn_dec.cuh"
 #include "backend/cuda/mvq.cuh"
 #include "mega.h"
 
@@ -308,8 +309,8 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
         float acc = 0.0f, acb = 0.0f;
 #pragma unroll 2
         for (int t = lane; t < ntask; t += 32) {
-            const typename Q::W wa = Q::load(Qa, Sa, t / Q::TPB, t % Q::TPB);
-            const typename Q::W wb = Q::load(Qb, Sb, t / Q::TPB, t % Q::TPB);
+            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB);
+            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB);
             acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB);
             acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB);
         }
@@ -398,7 +399,7 @@ static __device__ __forceinline__ void mg_rows_q40x(const mg_mat &M, const mg_ro
         float acc = 0.0f, acb = 0.0f;
 #pragma unroll 2
         for (int b = lane; b < nb; b += 32) {
-            const Q::W wa = Q::load(Qa, Sa, b, 0), wb = Q::load(Qb, Sb, b, 0);
+            const Q::W wa = Q::template load<false>(Qa, Sa, b, 0), wb = Q::template load<false>(Qb, Sb, b, 0);
             const int4 x0 = *(const int4 *)(xq + b * 16), x1 = *(const int4 *)(xq + h2 + b * 16);
             const float2 d8 = ds[b];
             int s = dp4(wa.q.x & M4, x0.x, 0), t = dp4(wb.q.x & M4, x0.x, 0);
@@ -531,7 +532,7 @@ static __device__ __forceinline__ void mg_attention(const mg_att &A, int h, int 
     float m = -INFINITY, l = 0.0f;
     const int STEP = MG_NCW * MG_KPW;
     for (int tb = t0 + w * MG_KPW; tb < t1; tb += STEP) {
-        float kf[MG_KPW][4], vf[MG_KPW][4], sc[MG_KPW];
+        float kf[MG_KPW][4], vf[MG_KPW][4];
 #pragma unroll
         for (int j = 0; j < MG_KPW; j++) {
             int t = tb + j < t1 ? tb + j : t1 - 1;
@@ -546,30 +547,8 @@ static __device__ __forceinline__ void mg_attention(const mg_att &A, int h, int 
 #pragma unroll
                 for (int e = 0; e < 4; e++) kf[j][e] = kn[e], vf[j][e] = vn[e];
         }
-#pragma unroll
-        for (int j = 0; j < MG_KPW; j++) sc[j] = qv[0] * kf[j][0] + qv[1] * kf[j][1] + qv[2] * kf[j][2] + qv[3] * kf[j][3];
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1)
-#pragma unroll
-            for (int j = 0; j < MG_KPW; j++) sc[j] += __shfl_xor_sync(0xffffffffu, sc[j], off);
-        float mx = m;
-#pragma unroll
-        for (int j = 0; j < MG_KPW; j++) {
-            if (tb + j >= t1) sc[j] = -INFINITY;
-            mx = fmaxf(mx, sc[j]);
-        }
-        const float corr = __expf(m - mx);
-        l *= corr;
-#pragma unroll
-        for (int e = 0; e < 4; e++) o[e] *= corr;
-#pragma unroll
-        for (int j = 0; j < MG_KPW; j++) {
-            const float p = __expf(sc[j] - mx);
-            l += p;
-#pragma unroll
-            for (int e = 0; e < 4; e++) o[e] += p * vf[j][e];
-        }
-        m = mx;
+        softmax_step<4, MG_KPW>(
+            qv, [&](int j, int e) { return kf[j][e]; }, [&](int j, int e) { return vf[j][e]; }, t1 - tb, m, l, o);
     }
     /* merge the warps: sh = [MG_NCW] m, [MG_NCW] l, [MG_NCW][hd] o */
     float *sm = sh, *sl = sh + MG_NCW, *so = sh + MG_SO; /* so: float4 stores */
