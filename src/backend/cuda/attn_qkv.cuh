@@ -210,11 +210,11 @@ static __device__ __forceinline__ void aq_run(const att_fuse *a, int h) {
 /* Before the products: the cache rows step 1 reads, into L2 (a Q CTA's
  * share of its head's rows; the KV head's first query head only). */
 static __device__ __forceinline__ void aq_prefetch(const att_fuse &a, int b) {
-    const int h = b >> a.cph_sh, j = b & (a.cph - 1);
+    const int cph = 1 << a.cph_sh, h = b >> a.cph_sh, j = b & (cph - 1);
     if (h % a.group || threadIdx.x >= 64) return;
     const int np = a.pos[0], kv_dim = (a.n_head / a.group) * a.hd, g = h / a.group;
     const unsigned bytes = (unsigned)a.hd * 2;
-    const int t = j + a.cph * (int)(threadIdx.x >> 1);
+    const int t = j + cph * (int)(threadIdx.x >> 1);
     if (t < np) l2_prefetch((const __half *)((threadIdx.x & 1) ? a.vc : a.kc) + (size_t)t * kv_dim + (size_t)g * a.hd,
                             bytes);
 }

@@ -97,8 +97,8 @@ typedef struct att_fuse {
     float *tag;            /* q, k, v as the products write them: AQ_SENT until then */
     float *scr;            /* n_head * aq_stride(hd) floats */
     unsigned *cnt;         /* n_head_kv zeroed counters */
-    int n_head, nkv, group, hd, cph, nq; /* cph = hd / 4 CTAs per head, nq = Q CTAs */
-    int cph_sh;            /* log2(cph) */
+    int n_head, nkv, group, hd, nq; /* nq = Q CTAs */
+    int cph_sh;            /* log2 of the CTAs per head's rows (hd / 4) */
     int npoll;             /* attention CTAs (one per query head) before the products */
     int n_rot;
     float theta_scale, freq_scale, scale;
@@ -368,19 +368,7 @@ static inline void cu_weight_parts(const ig_weight *w, const uint8_t **q, const 
  * on, the test sits on every kernel's critical path (~3% of decode). */
 #ifdef INGOT_CUDA_TRACE
 static __constant__ unsigned long long *c_trace;
-static __device__ __forceinline__ void trace_point() {
-    if (threadIdx.x | blockIdx.x | blockIdx.y | blockIdx.z) return;
-    unsigned long long *tb = c_trace;
-    if (!tb) return;
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    unsigned long long i = atomicAdd(tb, 1ull);
-    if (i < 4095) {
-        tb[2 + 2 * i] = t;
-        tb[3 + 2 * i] = ((unsigned long long)gridDim.x << 32) | (gridDim.y << 16) | blockDim.x;
-    }
-}
-/* One more event with signature sig (any thread). */
+/* One event with signature sig (any thread). */
 static __device__ __forceinline__ void trace_stamp(unsigned long long sig) {
     unsigned long long *tb = c_trace;
     if (!tb) return;
@@ -388,6 +376,10 @@ static __device__ __forceinline__ void trace_stamp(unsigned long long sig) {
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     unsigned long long i = atomicAdd(tb, 1ull);
     if (i < 4095) tb[2 + 2 * i] = t, tb[3 + 2 * i] = sig;
+}
+static __device__ __forceinline__ void trace_point() {
+    if (threadIdx.x | blockIdx.x | blockIdx.y | blockIdx.z) return;
+    trace_stamp(((unsigned long long)gridDim.x << 32) | (gridDim.y << 16) | blockDim.x);
 }
 #define CU_TRACE_SETTER(name) \
     void cu_trace_set_##name(void *p) { cudaMemcpyToSymbol(c_trace, &p, sizeof p); }
