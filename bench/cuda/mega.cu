@@ -258,8 +258,7 @@ static __device__ __forceinline__ void mg_input(const mg_phase &P, const int *sp
 #pragma unroll
         for (int i = 0; i < MG_PV; i++) {
             const float4 a = v[i], b = u[i];
-            v[i] = make_float4(a.x / (1.0f + expf(-a.x)) * b.x, a.y / (1.0f + expf(-a.y)) * b.y,
-                               a.z / (1.0f + expf(-a.z)) * b.z, a.w / (1.0f + expf(-a.w)) * b.w);
+            v[i] = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
         }
     }
 #pragma unroll

@@ -425,6 +425,16 @@ static __device__ __forceinline__ void l2_prefetch_part(const uint8_t *q, size_t
     if (s && b < sn) l2_prefetch(s + b, (unsigned)((sn - b < cs ? sn - b : cs) & ~(size_t)15));
 }
 
+/* q8_1 as the CPU makes it (cpu_quant_q8a_ref): a block's values times
+ * 127 / amax, rounded to even, so both backends quantize the activations
+ * alike; one division per block instead of one per value. NaN gives 0. */
+static __device__ __forceinline__ float q8_id(float amax) { return amax != 0.0f ? 127.0f / amax : 0.0f; }
+static __device__ __forceinline__ int q8_q(float v, float id) { return __float2int_rn(v * id); }
+/* silu(g) * u. A division, not g * __frcp_rn(..): the reciprocal kept a
+ * slow-path call in the down projection's kernel, where the compiler drops
+ * the division's (the divisor is >= 1), and measured slower (NOTES v15). */
+static __device__ __forceinline__ float swiglu1(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
 /* q8_1 of one value per lane, a whole warp = one 32-block at index i
  * (i % 32 == lane): the formula of every q8_1 producer in this backend. */
 static __device__ __forceinline__ void q8_put(float v, int8_t *xq, float2 *ds, size_t i) {
@@ -432,7 +442,7 @@ static __device__ __forceinline__ void q8_put(float v, int8_t *xq, float2 *ds, s
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     float d = amax / 127.0f;
-    int q = amax == 0.0f ? 0 : (int)roundf(v / d);
+    int q = q8_q(v, q8_id(amax));
     xq[i] = (int8_t)q;
     float qs = (float)q;
 #pragma unroll

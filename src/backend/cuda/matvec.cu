@@ -24,7 +24,7 @@ static __global__ void k_quantize_q8(const float *__restrict__ x, int8_t *__rest
     float v = x[(size_t)b * 32 + lane];
     float amax = warp_max(fabsf(v));
     float d = amax / 127.0f;
-    int q = amax == 0.0f ? 0 : (int)roundf(v / d);
+    int q = q8_q(v, q8_id(amax));
     xq[(size_t)b * 32 + lane] = (int8_t)q;
     float sum = warp_sum((float)q);
     if (lane == 0) ds[b] = make_float2(d, d * sum);
@@ -292,8 +292,7 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
             float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             if (ok) {
                 float4 a = ((const float4 *)sg)[f], b = ((const float4 *)su)[f];
-                h = make_float4(a.x / (1.0f + expf(-a.x)) * b.x, a.y / (1.0f + expf(-a.y)) * b.y,
-                                a.z / (1.0f + expf(-a.z)) * b.z, a.w / (1.0f + expf(-a.w)) * b.w);
+                h = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
                 if (g == 0 && p.gout) ((float4 *)p.gout)[f] = h;
             }
             q8_put4(h, ok, sxq, sds, (size_t)f * 4);

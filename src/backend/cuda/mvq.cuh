@@ -305,9 +305,8 @@ static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, fl
     float amax = ok ? fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))) : 0.0f;
 #pragma unroll
     for (int o = 4; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    float d = amax / 127.0f;
-    int q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    if (amax != 0.0f) q0 = (int)roundf(v.x / d), q1 = (int)roundf(v.y / d), q2 = (int)roundf(v.z / d), q3 = (int)roundf(v.w / d);
+    const float d = amax / 127.0f, id = q8_id(amax);
+    const int q0 = q8_q(v.x, id), q1 = q8_q(v.y, id), q2 = q8_q(v.z, id), q3 = q8_q(v.w, id);
     float qs = ok ? (float)(q0 + q1 + q2 + q3) : 0.0f;
 #pragma unroll
     for (int o = 4; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);

@@ -75,7 +75,7 @@ static __global__ void __launch_bounds__(1024)
         if (xq) { /* d % 32 == 0: whole warps are in or out */
             float amax = warp_max(fabsf(y));
             float dq = amax / 127.0f;
-            int q = amax == 0.0f ? 0 : (int)roundf(y / dq);
+            int q = q8_q(y, q8_id(amax));
             if (k < d) xq[(size_t)blockIdx.x * d + k] = (int8_t)q;
             float qs = warp_sum((float)q);
             if (lane == 0 && k < d) ds[((size_t)blockIdx.x * d + k) / 32] = make_float2(dq, dq * qs);
@@ -172,7 +172,7 @@ static __global__ void k_swiglu(float *out, const float *g, const float *u, size
     pdl_wait();
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float x = g[i];
-        out[i] = x / (1.0f + expf(-x)) * u[i];
+        out[i] = swiglu1(x, u[i]);
     }
 }
 
@@ -185,11 +185,11 @@ static __global__ void k_swiglu_q8(float *out, const float *g, const float *u, i
     if (b >= nblk) return;
     size_t i = (size_t)b * 32 + lane;
     float x = g[i];
-    float v = x / (1.0f + expf(-x)) * u[i];
+    float v = swiglu1(x, u[i]);
     out[i] = v;
     float amax = warp_max(fabsf(v));
     float d = amax / 127.0f;
-    int q = amax == 0.0f ? 0 : (int)roundf(v / d);
+    int q = q8_q(v, q8_id(amax));
     xq[i] = (int8_t)q;
     float qs = warp_sum((float)q);
     if (lane == 0) ds[b] = make_float2(d, d * qs);
