@@ -246,6 +246,8 @@ typedef struct cuda_ctx {
     float *pss;             /* PSS_MAX partial sums of squares (EPI_NQ) */
     int mvr_smem_max;       /* dynamic shared memory k_mv_r may take (GLU) */
     int mvr_nw;             /* warps of k_mv_r for the lighter types: 32 or 16 */
+    int mvr_cl;             /* SwiGLU prologue shared by pairs of CTAs: 2 (1: not) */
+    int mvr_cl_fit;         /* ... of which this many pairs are resident at once */
     bool mv_mix;            /* two weight types per launch (INGOT_CUDA_NO_MIX=1: off) */
     int att_single;         /* decode attention: one CTA per head up to this length */
     int att_sk;             /* ... staging chunks of up to this many keys in shared memory */
@@ -279,22 +281,37 @@ static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf
  * kernel and value; < 0: the driver's choice). */
 void cu_carveout(cuda_ctx *c, const void *k);
 
-/* Launch a kernel on the context's stream (PDL where the device has it). */
+/* Launch a kernel on the context's stream (PDL where the device has it),
+ * in clusters of cl CTAs along x where cl > 1 (sm_90). */
 template <typename... KArgs, typename... Args>
-static inline void cu_launch(cuda_ctx *c, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
-                             Args... args) {
+static inline void cu_launch_cl(cuda_ctx *c, int cl, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                Args... args) {
     if (c->carveout_now >= 0) cu_carveout(c, (const void *)k);
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = c->stream;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute at[2];
+    int na = 0;
+    if (c->pdl) {
+        at[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[na++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cl > 1) {
+        at[na].id = cudaLaunchAttributeClusterDimension;
+        at[na].val.clusterDim.x = (unsigned)cl;
+        at[na].val.clusterDim.y = 1;
+        at[na++].val.clusterDim.z = 1;
+    }
     cfg.attrs = at;
-    cfg.numAttrs = c->pdl ? 1 : 0;
+    cfg.numAttrs = (unsigned)na;
     CU_CHECK(c, cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...));
+}
+template <typename... KArgs, typename... Args>
+static inline void cu_launch(cuda_ctx *c, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             Args... args) {
+    cu_launch_cl(c, 1, k, grid, block, smem, args...);
 }
 
 /* Scratch buffer `slot` of at least `bytes`, grown with 25% headroom

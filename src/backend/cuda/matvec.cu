@@ -11,6 +11,7 @@
  */
 #include "attn_qkv.cuh"
 #include "mvq.cuh"
+#include <cooperative_groups.h>
 
 /* ---- activation quantization --------------------------------------- */
 
@@ -247,10 +248,47 @@ static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, c
     }
 }
 
-/* Shared memory of the GLU prologue: gate and up (f32), then q8_1. */
+/* Shared memory of the GLU prologue: gate and up (f32), then q8_1; in
+ * clusters only the q8_1. */
 static __host__ __device__ __forceinline__ size_t mvr_smem(int cols) { return (size_t)cols * 9 + (size_t)cols / 4; }
+static __host__ __device__ __forceinline__ size_t mvr_smem_cl(int cols) { return (size_t)cols + (size_t)cols / 4; }
+#define MVR_CL_SMEM (40 * 1024) /* the clusters' limit: rows up to 32768 values */
 
-template <int T, bool GLU, int NW>
+/* The GLU prologue in a cluster of CL CTAs (sm_90): each CTA makes 1/CL
+ * of the q8_1 of silu(gate) * up, straight from L2 into registers, and
+ * copies its share into the other CTAs' shared memory. */
+template <int NW, int CL>
+static __device__ __forceinline__ void mvr_glu_cl(const mv_params &p, int8_t *sxq, float2 *sds) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    namespace cgr = cooperative_groups;
+    cgr::cluster_group cl = cgr::this_cluster();
+    const int rank = (int)cl.block_rank(), nblk = p.cols / 32;
+    const int b0 = rank * nblk / CL, b1 = (rank + 1) * nblk / CL;
+    for (int fb = 8 * b0; fb < 8 * b1; fb += NW * 32) { /* uniform: q8_put4 is warp-wide */
+        const int f = fb + (int)threadIdx.x;
+        const bool ok = f < 8 * b1;
+        float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (ok) {
+            const float4 a = __ldcg((const float4 *)p.gg + f), b = __ldcg((const float4 *)p.gu + f);
+            h = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
+            if ((int)blockIdx.x < CL && p.gout) ((float4 *)p.gout)[f] = h;
+        }
+        q8_put4(h, ok, sxq, sds, (size_t)f * 4);
+    }
+    __syncthreads();
+    const int n16 = 2 * (b1 - b0); /* 16-byte pieces of the share's quants */
+    for (int q = 1; q < CL; q++) {
+        const int dst = (rank + q) % CL;
+        int4 *rq = (int4 *)cl.map_shared_rank(sxq + 32 * b0, dst);
+        float2 *rd = cl.map_shared_rank(sds + b0, dst);
+        for (int i = threadIdx.x; i < n16; i += NW * 32) rq[i] = ((const int4 *)(sxq + 32 * b0))[i];
+        for (int i = threadIdx.x; i < b1 - b0; i += NW * 32) rd[i] = sds[b0 + i];
+    }
+    cl.sync(); /* every share landed; no CTA reads another's memory after this */
+#endif
+}
+
+template <int T, bool GLU, int NW, int CL = 1>
 static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
     typedef mvq<T> Q;
     extern __shared__ __align__(16) uint8_t smr[];
@@ -270,7 +308,15 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
     }
     const int8_t *xq = p.xq;
     const float2 *ds = p.ds;
-    if (GLU) {
+    if (GLU && CL > 1) {
+        int8_t *sxq = (int8_t *)smr;
+        float2 *sds = (float2 *)(smr + cols);
+        pdl_wait();
+        if (w == 0 && d->out2) rv = d->res[g * 32 + lane];
+        mvr_glu_cl<NW, CL>(p, sxq, sds);
+        xq = sxq;
+        ds = sds;
+    } else if (GLU) {
         /* gate and up land in shared memory in one round trip (cp.async:
          * no registers held while the weights above are in flight) */
         float *sg = (float *)smr, *su = sg + cols;
@@ -527,11 +573,20 @@ static bool is_float_type(uint32_t t) {
     return t == IG_TYPE_F32 || t == IG_TYPE_F16 || t == IG_TYPE_BF16;
 }
 
+/* The GLU launch in pairs of CTAs. */
+template <int T> static void mvr_launch_cl(cuda_ctx *c, const mv_params &p, int grid) {
+    enum { NW = mvr<T>::LIGHT ? 32 : 16 };
+    cu_launch_cl(c, 2, k_mv_r<T, true, NW, 2>, dim3(grid), dim3(32 * NW), mvr_smem_cl(p.cols), p);
+}
+
 template <bool GLU> static bool mvr_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid, size_t smem) {
+    const bool cl = GLU && c->mvr_cl > 1 && grid % c->mvr_cl == 0 && grid / c->mvr_cl <= c->mvr_cl_fit &&
+                    c->mvr_nw == 32 && mvr_smem_cl(p.cols) <= MVR_CL_SMEM;
     switch (type) {
 #define R(T)                                                                                \
     case T:                                                                                 \
-        if (mvr<T>::LIGHT && c->mvr_nw == 32)                                              \
+        if (cl) mvr_launch_cl<T>(c, p, grid);                                               \
+        else if (mvr<T>::LIGHT && c->mvr_nw == 32)                                         \
             cu_launch(c, k_mv_r<T, GLU, mvr<T>::LIGHT ? 32 : 16>, dim3(grid), dim3(1024), smem, p); \
         else cu_launch(c, k_mv_r<T, GLU, 16>, dim3(grid), dim3(512), smem, p);             \
         return true;
@@ -554,6 +609,36 @@ template <int T> static void mvr_init(cuda_ctx *c, int bytes) {
 void cu_mv_init(cuda_ctx *c) {
     const char *e = getenv("INGOT_CUDA_MVR_NW");
     c->mvr_nw = e && atoi(e) == 16 ? 16 : 32;
+    /* INGOT_CUDA_GLU_CL=2: the SwiGLU prologue shared by pairs of CTAs
+     * (sm_90 clusters), +1.2-1.4% tg128 on H100; clusters of 4 and 8 did
+     * not all fit at once there, -10% / -13% (NOTES v15). Off by default
+     * until the GPU tests have passed with it on (the one run with it on
+     * failed a check upstream of the product it changes). */
+    const char *ec = getenv("INGOT_CUDA_GLU_CL");
+    int major = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, c->device);
+    c->mvr_cl = major >= 9 && ec && atoi(ec) == 2 ? 2 : 1;
+    c->mvr_cl_fit = 0;
+    if (c->mvr_cl > 1) {
+        /* how many pairs of 1024-thread CTAs are resident at once: a launch
+         * with more runs in waves, so it keeps the single CTAs */
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(2);
+        cfg.blockDim = dim3(1024);
+        cfg.dynamicSmemBytes = MVR_CL_SMEM; /* + the static part: within the 48 KiB default */
+        cudaLaunchAttribute at;
+        at.id = cudaLaunchAttributeClusterDimension;
+        at.val.clusterDim.x = 2;
+        at.val.clusterDim.y = 1;
+        at.val.clusterDim.z = 1;
+        cfg.attrs = &at;
+        cfg.numAttrs = 1;
+        int n = 0;
+        if (cudaOccupancyMaxActiveClusters(&n, k_mv_r<IG_TYPE_Q4_0, true, 32, 2>, &cfg) != cudaSuccess)
+            cudaGetLastError(), n = 0;
+        c->mvr_cl_fit = n;
+        if (n <= 0) c->mvr_cl = 1;
+    }
     c->mv_mix = !getenv("INGOT_CUDA_NO_MIX");
 
     int optin = 0;
