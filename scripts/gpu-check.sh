@@ -14,7 +14,8 @@
 # GPU_CHECK_BENCH_AB: the same for `ingot bench -v` of both 7B models.
 # GPU_CHECK_TRACE=1: also the kernel timeline of a decode step.
 # GPU_CHECK_NO_TESTS=1: no ctest (exploratory runs; never for a final check).
-# GPU_CHECK_TEST_ENV: env settings for the ctest run (a switch under test).
+# GPU_CHECK_TEST_ENV: env settings for the ctest run (a switch under test);
+# ';'-separated, one full ctest run each ('' in the list: the defaults).
 # GPU_CHECK_OPS=model: bench_cuda_ops' 7B model only (no isolated products).
 # GPU_CHECK_NCU=1: Nsight Compute sections of one decode layer's kernels
 # (serialized, so without PDL overlap) of both 7B files, ncu-*.csv
@@ -57,10 +58,19 @@ echo "build rc=$build_rc ($(( $(date +%s) - t0 ))s)"
 
 test_rc=skip
 if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_TESTS:-}" ]; then
-  (cd "$B" && env ${GPU_CHECK_TEST_ENV:-} INGOT_TEST_VERBOSE=1 ctest -R 'cuda|backend' --output-on-failure -V) > "$OUT/test.log" 2>&1
-  test_rc=$?
-  grep -E "FAIL|passed|skipped|Passed|Failed|seed" "$OUT/test.log" | head -60
-  echo "tests rc=$test_rc ($(( $(date +%s) - t0 ))s)"
+  # one ctest run per ';'-separated entry (empty: the defaults)
+  IFS=';' read -ra TENV <<< "${GPU_CHECK_TEST_ENV:-}"
+  [ ${#TENV[@]} -eq 0 ] && TENV=("")
+  test_rc=0; i=0
+  for te in "${TENV[@]}"; do
+    log="$OUT/test.log"; [ $i -gt 0 ] && log="$OUT/test$i.log"
+    (cd "$B" && env $te INGOT_TEST_VERBOSE=1 ctest -R 'cuda|backend' --output-on-failure -V) > "$log" 2>&1
+    rc=$?; [ $rc -ne 0 ] && test_rc=$rc
+    echo "--- tests with '${te:-defaults}'"
+    grep -E "FAIL|passed|skipped|Passed|Failed|seed" "$log" | head -60
+    echo "tests rc=$rc ($(( $(date +%s) - t0 ))s)"
+    i=$((i + 1))
+  done
 fi
 if [ $build_rc -eq 0 ]; then
   # 16-byte loads and integer dot products in the q4_0 / q4_K decode kernels?
@@ -169,7 +179,9 @@ echo
 echo "================ summary ================"
 cat "$OUT/gpu.txt"
 echo "build rc=$build_rc  tests rc=$test_rc"
-grep -E "^ *[0-9]+ passed|tests passed|tests failed" "$OUT/test.log" 2>/dev/null
+for f in "$OUT"/test*.log; do
+  [ -f "$f" ] && grep -H -E "^ *[0-9]+ passed|tests passed|tests failed" "$f"
+done
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
 [ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
 [ -f "$OUT/trace.log" ] && grep -A12 "decode timeline" "$OUT/trace.log"

@@ -254,6 +254,18 @@ static __host__ __device__ __forceinline__ size_t mvr_smem(int cols) { return (s
 static __host__ __device__ __forceinline__ size_t mvr_smem_cl(int cols) { return (size_t)cols + (size_t)cols / 4; }
 #define MVR_CL_SMEM (40 * 1024) /* the clusters' limit: rows up to 32768 values */
 
+/* Four values of silu(gate) * up into q8_1 (warp-wide: every lane calls,
+ * ok or not), and into gout when asked. */
+static __device__ __forceinline__ void glu_put4(float4 a, float4 b, bool ok, float *gout, int8_t *sxq, float2 *sds,
+                                                int f) {
+    float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (ok) {
+        h = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
+        if (gout) ((float4 *)gout)[f] = h;
+    }
+    q8_put4(h, ok, sxq, sds, (size_t)f * 4);
+}
+
 /* The GLU prologue in a cluster of CL CTAs (sm_90): each CTA makes 1/CL
  * of the q8_1 of silu(gate) * up, straight from L2 into registers, and
  * copies its share into the other CTAs' shared memory. */
@@ -267,13 +279,9 @@ static __device__ __forceinline__ void mvr_glu_cl(const mv_params &p, int8_t *sx
     for (int fb = 8 * b0; fb < 8 * b1; fb += NW * 32) { /* uniform: q8_put4 is warp-wide */
         const int f = fb + (int)threadIdx.x;
         const bool ok = f < 8 * b1;
-        float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (ok) {
-            const float4 a = __ldcg((const float4 *)p.gg + f), b = __ldcg((const float4 *)p.gu + f);
-            h = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
-            if ((int)blockIdx.x < CL && p.gout) ((float4 *)p.gout)[f] = h;
-        }
-        q8_put4(h, ok, sxq, sds, (size_t)f * 4);
+        float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
+        if (ok) a = __ldcg((const float4 *)p.gg + f), b = __ldcg((const float4 *)p.gu + f);
+        glu_put4(a, b, ok, (int)blockIdx.x < CL ? p.gout : NULL, sxq, sds, f);
     }
     __syncthreads();
     const int n16 = 2 * (b1 - b0); /* 16-byte pieces of the share's quants */
@@ -335,13 +343,9 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
         for (int f0 = 0; f0 < c4; f0 += NW * 32) { /* uniform: q8_put4 is warp-wide */
             const int f = f0 + threadIdx.x;
             const bool ok = f < c4;
-            float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (ok) {
-                float4 a = ((const float4 *)sg)[f], b = ((const float4 *)su)[f];
-                h = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
-                if (g == 0 && p.gout) ((float4 *)p.gout)[f] = h;
-            }
-            q8_put4(h, ok, sxq, sds, (size_t)f * 4);
+            float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
+            if (ok) a = ((const float4 *)sg)[f], b = ((const float4 *)su)[f];
+            glu_put4(a, b, ok, g == 0 ? p.gout : NULL, sxq, sds, f);
         }
         __syncthreads();
         xq = sxq;
@@ -579,9 +583,15 @@ template <int T> static void mvr_launch_cl(cuda_ctx *c, const mv_params &p, int 
     cu_launch_cl(c, 2, k_mv_r<T, true, NW, 2>, dim3(grid), dim3(32 * NW), mvr_smem_cl(p.cols), p);
 }
 
+/* Do this GLU product's CTAs run in pairs? Only when all pairs are
+ * resident at once (a second wave costs more than the pairs save). */
+static bool mvr_cl_ok(const cuda_ctx *c, int cols, int grid) {
+    return c->mvr_cl > 1 && grid % c->mvr_cl == 0 && grid / c->mvr_cl <= c->mvr_cl_fit && c->mvr_nw == 32 &&
+           mvr_smem_cl(cols) <= MVR_CL_SMEM;
+}
+
 template <bool GLU> static bool mvr_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid, size_t smem) {
-    const bool cl = GLU && c->mvr_cl > 1 && grid % c->mvr_cl == 0 && grid / c->mvr_cl <= c->mvr_cl_fit &&
-                    c->mvr_nw == 32 && mvr_smem_cl(p.cols) <= MVR_CL_SMEM;
+    const bool cl = GLU && mvr_cl_ok(c, p.cols, grid);
     switch (type) {
 #define R(T)                                                                                \
     case T:                                                                                 \
@@ -609,15 +619,13 @@ template <int T> static void mvr_init(cuda_ctx *c, int bytes) {
 void cu_mv_init(cuda_ctx *c) {
     const char *e = getenv("INGOT_CUDA_MVR_NW");
     c->mvr_nw = e && atoi(e) == 16 ? 16 : 32;
-    /* INGOT_CUDA_GLU_CL=2: the SwiGLU prologue shared by pairs of CTAs
-     * (sm_90 clusters), +1.2-1.4% tg128 on H100; clusters of 4 and 8 did
-     * not all fit at once there, -10% / -13% (NOTES v15). Off by default
-     * until the GPU tests have passed with it on (the one run with it on
-     * failed a check upstream of the product it changes). */
+    /* The SwiGLU prologue shared by pairs of CTAs (sm_90 clusters), +1.2-1.4%
+     * tg128 on H100; clusters of 4 and 8 did not all fit at once there,
+     * -10% / -13% (NOTES v15). INGOT_CUDA_GLU_CL=1 turns the pairs off. */
     const char *ec = getenv("INGOT_CUDA_GLU_CL");
     int major = 0;
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, c->device);
-    c->mvr_cl = major >= 9 && ec && atoi(ec) == 2 ? 2 : 1;
+    c->mvr_cl = major >= 9 && !(ec && atoi(ec) == 1) ? 2 : 1;
     c->mvr_cl_fit = 0;
     if (c->mvr_cl > 1) {
         /* how many pairs of 1024-thread CTAs are resident at once: a launch
@@ -661,7 +669,8 @@ bool cu_mv_blk_ok(cuda_ctx *c, const mv_batch *b) {
         return false;
     if (b->epi.kind != EPI_NONE && b->epi.kind != EPI_NQ) return false;
     if (b->glu.on)
-        return mvr_smem(b->cols) <= (size_t)c->mvr_smem_max && al16(b->glu.g) && al16(b->glu.u) &&
+        return (mvr_smem(b->cols) <= (size_t)c->mvr_smem_max || mvr_cl_ok(c, b->cols, b->d[0].rows / 32)) &&
+               al16(b->glu.g) && al16(b->glu.u) &&
                (size_t)b->cols == b->glu.count;
     return b->d[0].out2 != NULL;
 }
