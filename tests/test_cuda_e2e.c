@@ -158,6 +158,56 @@ static void check_greedy(const char *path) {
     close_run(&c);
 }
 
+/* Greedy steps queued ahead (the next step starts on the device before the
+ * host has this one's id): every way a caller can leave the loop. CUDA's
+ * ids against the CPU's argmax for the same inputs: the returned id fed
+ * back (the queued step used), another token (it discarded), a logits
+ * decode in between, a truncate, and the context's last row. */
+static void check_greedy_ahead(const char *path) {
+    run g, c;
+    if (!open_pair(path, &g, &c)) return;
+    const int V = ingot_n_vocab(c.m), n_ctx = (int)ingot_n_ctx(g.c);
+    int32_t tok = 1, gid = -1;
+    int steps = 0, bad = -1;
+    for (int i = 0; i < n_ctx + 40 && bad < 0; i++) {
+        if (i == 60) { /* back to 40: both caches keep rows 0..39 */
+            CHECK(ingot_context_truncate(c.c, 40) == INGOT_OK && ingot_context_truncate(g.c, 40) == INGOT_OK,
+                  "truncate: %s", ingot_last_error());
+        }
+        if (ingot_context_pos(g.c) >= (uint32_t)n_ctx) break;
+        if (ingot_decode(c.c, &tok, 1, false) != INGOT_OK) {
+            CHECK(0, "cpu step %d: %s", i, ingot_last_error());
+            break;
+        }
+        const float *lc = ingot_get_logits(c.c, -1);
+        const int32_t want = argmax(lc, V);
+        if (i % 9 == 4) { /* a logits decode on CUDA between greedy steps */
+            if (ingot_decode(g.c, &tok, 1, false) != INGOT_OK) {
+                CHECK(0, "cuda logits step %d: %s", i, ingot_last_error());
+                break;
+            }
+            gid = argmax(ingot_get_logits(g.c, -1), V);
+        } else if (ingot_decode_greedy(g.c, &tok, 1, &gid) != INGOT_OK) {
+            CHECK(0, "cuda greedy step %d: %s", i, ingot_last_error());
+            break;
+        }
+        /* both are fed the same tokens, so a near tie cannot make them drift */
+        if (gid < 0 || gid >= V || (gid != want && lc[want] - lc[gid] > 1e-3f * (fabsf(lc[want]) + 1.0f))) bad = i;
+        steps++;
+        /* mostly the id just returned (the queued step), sometimes not */
+        tok = i % 7 == 3 ? (gid * 31 + 7) % V : gid;
+    }
+    CHECK(bad < 0, "%s: queued greedy steps: step %d differs from the CPU", path, bad);
+    CHECK(ingot_context_pos(g.c) == (uint32_t)n_ctx, "%s: context at %u of %d", path, ingot_context_pos(g.c),
+          n_ctx);
+    CHECK(ingot_decode_greedy(g.c, &tok, 1, &gid) == INGOT_ERR_CONTEXT_FULL, "%s: a step past the context: %s",
+          path, ingot_last_error());
+    printf("  greedy ahead %s: %d steps to the context's end (n_ctx %d), ids == CPU argmax\n",
+           strrchr(path, '/') + 1, steps, n_ctx);
+    close_run(&g);
+    close_run(&c);
+}
+
 /* Decode across the backend's length phases (CUDA: one-CTA staged attention
  * up to 128, the split kernel beyond; one recorded graph per phase): the
  * teacher-forced logits stay with the CPU's to length 160, and again after
@@ -223,6 +273,7 @@ int main(void) {
     for (int i = 0; i < np; i++) check_model(paths[i]);
     check_greedy(INGOT_SOURCE_DIR "/models/stories260K.gguf");
     check_phases(INGOT_SOURCE_DIR "/models/stories260K.gguf");
+    check_greedy_ahead(INGOT_SOURCE_DIR "/models/stories260K.gguf");
     for (int i = 0; i < np; i++) free(paths[i]);
     return test_done();
 }

@@ -144,6 +144,14 @@ typedef struct ig_backend_iface {
      * ig_attn.max_len. A recorded step is replayed only within its phase.
      * NULL: one phase. */
     int (*len_phase)(ig_backend *be, int len, int *bound);
+    /* ---- optional: greedy steps without a host round trip between them
+     * (backends that queue work). greedy_next queues *ids = *argmax and
+     * *pos = next_pos on the device, and that id's way back to the host;
+     * false: nothing queued (use download). greedy_wait waits for that id
+     * only, not for work queued after greedy_next, and returns the first
+     * error since the last sync as sync does. NULL: not provided. */
+    bool (*greedy_next)(ig_backend *be, int32_t *ids, int32_t *pos, const int32_t *argmax, int32_t next_pos);
+    ingot_status (*greedy_wait)(ig_backend *be, int32_t *id);
 } ig_backend_iface;
 
 struct ig_backend {

@@ -28,6 +28,10 @@ struct ingot_context {
     int32_t logits_cap;
     int32_t *pos_host;
     uint32_t logits_dev_rows; /* rows logits_dev holds: 1 until a decode wants all */
+    /* A greedy step queued ahead (greedy_next): it runs at position `pos`
+     * with the id the last ingot_decode_greedy returned as its input. */
+    bool ahead;
+    int32_t ahead_in;
 };
 
 /* Run the transformer on n (<= n_batch) tokens whose ids and positions are

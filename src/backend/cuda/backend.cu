@@ -448,6 +448,50 @@ static ingot_status cuda_download(ig_backend *be, void *dst, const void *src, si
     return take_err(c);
 }
 
+/* The next greedy step's input from this one's argmax, on the device; the
+ * id also goes straight into mapped host memory (no copy in the stream). */
+static __global__ void k_greedy_next(int32_t *ids, int32_t *pos, const int32_t *amax, int32_t next,
+                                     volatile int32_t *host) {
+    const int32_t v = *amax;
+    ids[0] = v;
+    pos[0] = next;
+    *host = v;
+}
+
+static bool cuda_greedy_next(ig_backend *be, int32_t *ids, int32_t *pos, const int32_t *argmax, int32_t next_pos) {
+    cuda_ctx *c = op_begin(be);
+    if (c->capturing || c->err != INGOT_OK) return false;
+    if (!c->gid) {
+        if (cudaHostAlloc((void **)&c->gid, 64, cudaHostAllocMapped) != cudaSuccess) c->gid = NULL;
+        if (c->gid && cudaEventCreateWithFlags(&c->gev, cudaEventDisableTiming) != cudaSuccess) {
+            cudaFreeHost(c->gid);
+            c->gid = NULL, c->gev = NULL;
+        }
+        if (!c->gid) {
+            cudaGetLastError();
+            return false;
+        }
+    }
+    int32_t *dgid = NULL;
+    if (cudaHostGetDevicePointer((void **)&dgid, c->gid, 0) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    wrote(c, ids, 4);
+    wrote(c, pos, 4);
+    k_greedy_next<<<1, 1, 0, c->stream>>>(ids, pos, argmax, next_pos, dgid);
+    CU_LAUNCHED(c);
+    CU_CHECK(c, cudaEventRecord(c->gev, c->stream));
+    return true;
+}
+
+static ingot_status cuda_greedy_wait(ig_backend *be, int32_t *id) {
+    cuda_ctx *c = op_begin(be);
+    CU_CHECK(c, cudaEventSynchronize(c->gev));
+    *id = *(volatile int32_t *)c->gid;
+    return take_err(c);
+}
+
 static ingot_status cuda_sync(ig_backend *be) {
     cuda_ctx *c = op_begin(be);
     if (!c->capturing) stream_sync(c);
@@ -922,6 +966,8 @@ static void cuda_destroy(ig_backend *be) {
         for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
         cudaFree(c->warena);
         if (c->stage) cudaFreeHost(c->stage);
+        if (c->gid) cudaFreeHost(c->gid);
+        if (c->gev) cudaEventDestroy(c->gev);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -963,6 +1009,8 @@ static void iface_init(void) {
     f->len_phase = cuda_len_phase;
     f->capture_begin = cuda_capture_begin;
     f->capture_end = cuda_capture_end;
+    f->greedy_next = cuda_greedy_next;
+    f->greedy_wait = cuda_greedy_wait;
 }
 
 #ifdef INGOT_CUDA_TRACE

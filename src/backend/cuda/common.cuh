@@ -258,6 +258,8 @@ typedef struct cuda_ctx {
     bool aq_pf;             /* FUSE_QKVA: cache rows into L2 before the products */
     float *aq_tag;          /* FUSE_QKVA: AQ_TAGMAX floats, AQ_SENT between launches */
     uint8_t *stage;         /* pinned staging of small uploads (backend.cu) */
+    int32_t *gid;           /* pinned, mapped: the last greedy id (greedy_next) */
+    cudaEvent_t gev;        /* ... recorded when it was written */
     size_t stage_used;
     bool stage_on;          /* INGOT_CUDA_NO_STAGE=1: every upload waits for its copy */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
