@@ -239,6 +239,13 @@ const float *ingot_get_logits(ingot_context *c, int32_t i);
  * the logits never leave the device. Lowest id wins ties. */
 ingot_status ingot_decode_greedy(ingot_context *c, const int32_t *tokens, int32_t n,
                                  int32_t *out_id);
+/* Decode and sample the last token's successor: the id
+ * ingot_sampler_sample(s, logits) would return, from the same draw. A GPU
+ * backend applies the repetition penalty and takes the sampler's top-k on
+ * the device, so k candidates come back instead of n_vocab logits (then
+ * ingot_get_logits gives NULL). Does not call ingot_sampler_accept. */
+ingot_status ingot_decode_sample(ingot_context *c, const int32_t *tokens, int32_t n, ingot_sampler *s,
+                                 int32_t *out_id);
 
 /* ------------------------------------------------------------------------ */
 /* Sampling                                                                 */

@@ -148,6 +148,14 @@ if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_MODELS:-}" ]; then
   timeout 400 "$B/ingot" bench --backend cuda -p 512 -n 128 -r 3 \
     -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" > "$OUT/ingot-bench.md" 2>"$OUT/ingot-bench.err"
   echo "ingot bench rc=$? ($(( $(date +%s) - t0 ))s)"
+  # what `ingot run` streams: default sampling (top-k on the device) and greedy
+  for t in Q4_0 Q4_K_M; do
+    for smp in "--seed 1" "--seed 1 INGOT_CUDA_NO_TOPK=1" "--temp 0"; do
+      e=$(echo "$smp" | grep -o 'INGOT[A-Z_]*=1'); a=${smp% INGOT*}
+      echo "ingot run $t $smp: $(env $e timeout 120 "$B/ingot" run --backend cuda -m "$M/llama2-7b-$t.gguf" \
+        -p "Once upon a time" -n 256 --ignore-eos $a 2>&1 >/dev/null | grep -E '^generated')"
+    done
+  done | tee "$OUT/ingot-run.txt"
   # GPU_CHECK_BENCH_AB: ';'-separated env settings, each one more `ingot
   # bench -v` of both models (their scratch allocations in the log)
   IFS=';' read -ra BAB <<< "${GPU_CHECK_BENCH_AB:-}"
@@ -184,6 +192,7 @@ for f in "$OUT"/test*.log; do
 done
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
 [ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
+[ -f "$OUT/ingot-run.txt" ] && cat "$OUT/ingot-run.txt"
 [ -f "$OUT/trace.log" ] && grep -A12 "decode timeline" "$OUT/trace.log"
 [ -f "$OUT/trace_ab.log" ] && { echo "--- timeline with $GPU_CHECK_TRACE_AB"; grep -A12 "decode timeline" "$OUT/trace_ab.log"; }
 for f in "$OUT"/ingot-bench-ab*.log; do

@@ -96,6 +96,19 @@ int main(void) {
     int32_t id = -1;
     CHECK(ingot_decode_greedy(c, toks, 5, &id) == INGOT_OK, "greedy");
     CHECK(id == argmax(all[4], 512), "device argmax %d vs %d", id, argmax(all[4], 512));
+
+    /* decode + sample == the sampler on the logits, same seed */
+    ingot_sampler_params sp = ingot_sampler_default_params();
+    sp.seed = 3;
+    sp.repeat_penalty = 1.2f;
+    ingot_sampler *sa = ingot_sampler_new(&sp), *sb = ingot_sampler_new(&sp);
+    for (int i = 0; i < 5; i++) ingot_sampler_accept(sa, toks[i]), ingot_sampler_accept(sb, toks[i]);
+    ingot_context_truncate(c, 0);
+    CHECK(ingot_decode_sample(c, toks, 5, sb, &id) == INGOT_OK, "decode_sample: %s", ingot_last_error());
+    CHECK(id == ingot_sampler_sample(sa, all[4], 512), "decode_sample picked %d", id);
+    CHECK(ingot_decode_sample(c, toks, 1, NULL, &id) == INGOT_ERR_INVALID_ARG, "decode_sample without sampler");
+    ingot_sampler_free(sa);
+    ingot_sampler_free(sb);
     ingot_context_free(c);
 
     /* bad context parameters */

@@ -576,6 +576,77 @@ static void test_elementwise(void) {
     }
 }
 
+static int by_logit_id(const void *a, const void *b) {
+    const float x = ((const float *)a)[1], y = ((const float *)b)[1];
+    const int32_t i = ((const int32_t *)a)[0], j = ((const int32_t *)b)[0];
+    if (x != y) return x < y ? 1 : -1;
+    return (i > j) - (i < j);
+}
+
+/* Sampling's device part against the host sampler's arithmetic, exactly:
+ * the repetition penalty in place (bits equal), and the top-k as a set of
+ * (id, logit bits) equal to the host's k best by (logit desc, id asc), on
+ * random logits, a coarse grid with many ties and both zeros, all equal,
+ * and -inf. */
+static void test_sample(void) {
+    const int ns[] = {1, 7, 517, 32000, 128256}, ks[] = {1, 40, 257, 1024};
+    for (int a = 0; a < 5; a++) {
+        const int n = ns[a];
+        float *x = malloc((size_t)n * 4);
+        for (int kind = 0; kind < 4; kind++) {
+            for (int i = 0; i < n; i++) {
+                const uint64_t r = next_u64();
+                x[i] = kind == 0   ? uniform(-20, 20)
+                       : kind == 1 ? (float)((int)(r % 41) - 30) * 0.5f
+                       : kind == 2 ? 1.25f
+                                   : (r % 5 == 0 ? -INFINITY : uniform(-3, 3));
+                if (kind == 1 && x[i] == 0.0f && (r >> 32) & 1) x[i] = -0.0f;
+            }
+            /* the penalty first: distinct ids, two out of range */
+            int32_t ids[66];
+            int np = 0;
+            for (int t = 0; t < 64 && np < n; t++) {
+                int32_t id = (int32_t)(next_u64() % (uint64_t)n);
+                bool dup = false;
+                for (int j = 0; j < np; j++) dup |= ids[j] == id;
+                if (!dup) ids[np++] = id;
+            }
+            ids[np++] = -1, ids[np++] = n;
+            const float rp = kind == 1 ? 0.9f : 1.1f;
+            pair X = pair_from(x, (size_t)n * 4), I = pair_from(ids, (size_t)np * 4);
+            G->iface->penalize(G, X.g, n, I.g, np, rp);
+            for (int j = 0; j < np; j++)
+                if (ids[j] >= 0 && ids[j] < n) x[ids[j]] = x[ids[j]] <= 0 ? x[ids[j]] * rp : x[ids[j]] / rp;
+            float *got = pair_get(&X);
+            CHECK(!memcmp(got, x, (size_t)n * 4), "penalize n=%d kind=%d: not the host's bits", n, kind);
+            free(got);
+            /* the reference order once, then each k */
+            int32_t *ref = malloc((size_t)n * 8);
+            for (int i = 0; i < n; i++) ref[2 * i] = i, memcpy(&ref[2 * i + 1], &x[i], 4);
+            qsort(ref, (size_t)n, 8, by_logit_id);
+            for (int b = 0; b < 4; b++) {
+                const int k = ks[b] < n ? ks[b] : n;
+                pair O = pair_new((size_t)k * 8);
+                pair_poison(&O);
+                G->iface->topk(G, O.g, X.g, n, k);
+                int32_t *o = (int32_t *)pair_get(&O);
+                qsort(o, (size_t)k, 8, by_logit_id);
+                int bad = -1;
+                for (int j = 0; j < k && bad < 0; j++)
+                    if (o[2 * j] != ref[2 * j] || o[2 * j + 1] != ref[2 * j + 1]) bad = j;
+                CHECK(bad < 0, "topk n=%d k=%d kind=%d: entry %d is id %d, host %d", n, k, kind, bad,
+                      bad < 0 ? 0 : o[2 * bad], bad < 0 ? 0 : ref[2 * bad]);
+                if (verbose && kind == 0) printf("  topk n=%d k=%d: exact\n", n, k);
+                free(o);
+                pair_free(&O);
+            }
+            free(ref);
+            pair_free(&X), pair_free(&I);
+        }
+        free(x);
+    }
+}
+
 static void test_rope(void) {
     struct { int n, n_head, hd, n_rot, ld_extra; float scale; ig_rope_mode mode; } cs[] = {
         {1, 32, 128, 128, 0, 1.0f, IG_ROPE_NORMAL}, {5, 8, 64, 32, 64, 1.0f, IG_ROPE_NORMAL},
@@ -772,6 +843,7 @@ int main(void) {
     printf("device: %s (%.1f of %.1f GiB free), seed %llu\n", G->iface->device_name(G), fr / 1073741824.0,
            tot / 1073741824.0, (unsigned long long)seed);
 
+    test_sample();
     test_matmul();
     test_fused();
     test_fused_layer();

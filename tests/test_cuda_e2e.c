@@ -208,6 +208,52 @@ static void check_greedy_ahead(const char *path) {
     close_run(&c);
 }
 
+/* Sampling with the penalty and the top-k on the device
+ * (ingot_decode_sample) against the host sampler on the same step's whole
+ * logits (decoded once more at the same position): the same ids, draw for
+ * draw, with a prompt first and a penalty window that fills. */
+static void check_sample(const char *path) {
+    run g;
+    if (!open_run(path, INGOT_BACKEND_CUDA, &g)) {
+        CHECK(0, "%s: cannot open", path);
+        close_run(&g);
+        return;
+    }
+    const int V = ingot_n_vocab(g.m);
+    ingot_sampler_params sp = ingot_sampler_default_params();
+    sp.seed = 5;
+    sp.repeat_penalty = 1.1f;
+    sp.repeat_last_n = 16;
+    ingot_sampler *a = ingot_sampler_new(&sp), *b = ingot_sampler_new(&sp);
+    const char *prompt = "Once upon a time";
+    int32_t toks[32];
+    int32_t nt = (int32_t)ingot_tokenize(g.m, prompt, strlen(prompt), true, false, toks, 32);
+    int same = 0, n = 80;
+    bool kept = false;
+    for (int i = 0; i < n; i++) {
+        const uint32_t pos = ingot_context_pos(g.c);
+        int32_t want = -1, got = -2;
+        if (ingot_decode(g.c, toks, nt, false) != INGOT_OK) break;
+        want = ingot_sampler_sample(a, ingot_get_logits(g.c, -1), V);
+        if (ingot_context_truncate(g.c, pos) != INGOT_OK || ingot_decode_sample(g.c, toks, nt, b, &got) != INGOT_OK)
+            break;
+        kept |= ingot_get_logits(g.c, -1) != NULL;
+        if (got != want) break;
+        same++;
+        ingot_sampler_accept(a, got);
+        ingot_sampler_accept(b, got);
+        toks[0] = got, nt = 1;
+    }
+    CHECK(same == n, "%s: sampled on the device, step %d differs from the host sampler (%s)", path, same,
+          ingot_last_error());
+    CHECK(!kept, "%s: logits reported kept after ingot_decode_sample on CUDA", path);
+    printf("  sample %s: %d/%d ids equal to the host sampler's (top-k 40, penalty 1.1 over 16)\n",
+           strrchr(path, '/') + 1, same, n);
+    ingot_sampler_free(a);
+    ingot_sampler_free(b);
+    close_run(&g);
+}
+
 /* Decode across the backend's length phases (CUDA: one-CTA staged attention
  * up to 128, the split kernel beyond; one recorded graph per phase): the
  * teacher-forced logits stay with the CPU's to length 160, and again after
@@ -274,6 +320,7 @@ int main(void) {
     check_greedy(INGOT_SOURCE_DIR "/models/stories260K.gguf");
     check_phases(INGOT_SOURCE_DIR "/models/stories260K.gguf");
     check_greedy_ahead(INGOT_SOURCE_DIR "/models/stories260K.gguf");
+    check_sample(INGOT_SOURCE_DIR "/models/stories260K.gguf");
     for (int i = 0; i < np; i++) free(paths[i]);
     return test_done();
 }

@@ -2,6 +2,7 @@
  * its definition says, seeded runs repeat, and the draw follows the
  * probabilities. */
 #include "ingot.h"
+#include "sample/sampler.h"
 #include "test.h"
 
 #define NV 8
@@ -28,7 +29,87 @@ static ingot_sampler_params plain(void) {
     return p;
 }
 
+/* The k best of x after the penalty, as a device backend hands them over
+ * (ties: lower id; returned in a scrambled order on purpose). */
+static int top_cands(const float *x, int n, int k, const int32_t *pen, int np, float rp, int32_t *ids, float *lg,
+                     unsigned *rng) {
+    float *y = malloc((size_t)n * sizeof *y);
+    memcpy(y, x, (size_t)n * sizeof *y);
+    for (int i = 0; i < np; i++) y[pen[i]] = y[pen[i]] <= 0 ? y[pen[i]] * rp : y[pen[i]] / rp;
+    char *used = calloc((size_t)n, 1);
+    for (int j = 0; j < k; j++) {
+        int b = -1;
+        for (int i = 0; i < n; i++)
+            if (!used[i] && (b < 0 || y[i] > y[b])) b = i;
+        used[b] = 1;
+        ids[j] = b, lg[j] = y[b];
+    }
+    for (int j = k - 1; j > 0; j--) { /* Fisher-Yates */
+        *rng = *rng * 1664525u + 1013904223u;
+        int r = (int)((*rng >> 8) % (unsigned)(j + 1));
+        int32_t ti = ids[j];
+        float tl = lg[j];
+        ids[j] = ids[r], lg[j] = lg[r], ids[r] = ti, lg[r] = tl;
+    }
+    free(used);
+    free(y);
+    return k;
+}
+
+/* ig_sampler_pick on the top-k candidates (what ingot_decode_sample gets
+ * from a GPU) picks what ingot_sampler_sample picks from every logit, draw
+ * for draw, over settings, ties (logits on a coarse grid, -0 and +0) and a
+ * penalty window. */
+static void check_pick_equals_sample(void) {
+    enum { V = 3000 };
+    static float x[V];
+    unsigned rng = 12345;
+    int steps = 0, bad = 0;
+    for (int cfg = 0; cfg < 12; cfg++) {
+        ingot_sampler_params p = ingot_sampler_default_params();
+        p.seed = 7 + (uint64_t)cfg;
+        p.top_k = (int32_t[]){1, 2, 40, 40, 100, 40, 7, 40, 256, 40, 40, 1000}[cfg];
+        p.temp = cfg == 3 ? 0.0f : cfg == 5 ? 1.5f : 0.8f;
+        p.top_p = cfg == 6 ? 1.0f : cfg == 7 ? 0.5f : 0.95f;
+        p.min_p = cfg == 8 ? 0.0f : cfg == 9 ? 0.2f : 0.05f;
+        p.repeat_penalty = cfg % 2 ? 1.1f : cfg == 4 ? 0.9f : 1.0f;
+        p.repeat_last_n = cfg == 10 ? 0 : 64;
+        ingot_sampler *a = ingot_sampler_new(&p), *b = ingot_sampler_new(&p);
+        for (int t = 0; t < 50; t++) {
+            for (int i = 0; i < V; i++) {
+                rng = rng * 1664525u + 1013904223u;
+                float v = (float)((int)(rng >> 16) % 64 - 48) * 0.25f; /* many ties */
+                x[i] = v == 0.0f && (rng & 1) ? -0.0f : v;
+            }
+            const int32_t want = ingot_sampler_sample(a, x, V);
+            const int32_t k = ig_sampler_need(b, V);
+            CHECK(k == (p.temp <= 0 ? 1 : p.top_k), "cfg %d: need %d", cfg, k);
+            int32_t pen[64], ids[1000];
+            float rp, lg[1000];
+            const int32_t np = ig_sampler_penalty_ids(b, V, pen, &rp);
+            CHECK(np <= ig_sampler_window(b), "cfg %d: %d penalty ids > window", cfg, np);
+            top_cands(x, V, k, pen, np, rp, ids, lg, &rng);
+            const int32_t got = ig_sampler_pick(b, ids, lg, k);
+            if (got != want) bad++;
+            steps++;
+            ingot_sampler_accept(a, want);
+            ingot_sampler_accept(b, want);
+            /* some repeats, so the penalty window holds duplicates */
+            if (t % 3 == 0) ingot_sampler_accept(a, want), ingot_sampler_accept(b, want);
+        }
+        ingot_sampler_free(a);
+        ingot_sampler_free(b);
+    }
+    CHECK(bad == 0, "top-k candidates picked differently from all logits in %d of %d draws", bad, steps);
+    ingot_sampler_params p = ingot_sampler_default_params();
+    p.top_k = 0;
+    ingot_sampler *s = ingot_sampler_new(&p);
+    CHECK(ig_sampler_need(s, V) == 0, "top-k off needs every logit");
+    ingot_sampler_free(s);
+}
+
 int main(void) {
+    check_pick_equals_sample();
     /* probabilities 0.4 0.2 0.15 0.1 0.08 0.04 0.02 0.01 */
     const double prob[NV] = {0.4, 0.2, 0.15, 0.1, 0.08, 0.04, 0.02, 0.01};
     float lg[NV];

@@ -152,6 +152,14 @@ typedef struct ig_backend_iface {
      * error since the last sync as sync does. NULL: not provided. */
     bool (*greedy_next)(ig_backend *be, int32_t *ids, int32_t *pos, const int32_t *argmax, int32_t next_pos);
     ingot_status (*greedy_wait)(ig_backend *be, int32_t *id);
+    /* ---- optional: sampling's device part (ingot_decode_sample), exactly
+     * the host sampler's numbers. penalize: the repetition penalty on
+     * x[ids[i]] (ids distinct; out-of-range ones skipped), l <= 0 ? l * p :
+     * l / p. topk (k <= n): out[2i], out[2i+1] = id and logit bits of the k
+     * largest x (ties: lower id first; -0 == +0), in any order. NULL: the
+     * logits come back whole. */
+    void (*penalize)(ig_backend *be, float *x, int n_vocab, const int32_t *ids, int n, float penalty);
+    void (*topk)(ig_backend *be, int32_t *out, const float *x, int n, int k);
 } ig_backend_iface;
 
 struct ig_backend {

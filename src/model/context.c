@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "sample/sampler.h"
 
 ingot_context_params ingot_context_default_params(void) {
     ingot_context_params p;
@@ -131,6 +132,10 @@ void ingot_context_free(ingot_context *c) {
     ig_backend *be = c->m->be;
     if (c->arena) be->iface->dealloc(be, c->arena);
     if (c->logits_dev) be->iface->dealloc(be, c->logits_dev);
+    if (c->topk_dev) be->iface->dealloc(be, c->topk_dev);
+    if (c->pen_dev) be->iface->dealloc(be, c->pen_dev);
+    free(c->topk_host);
+    free(c->pen_host);
     free(c->k_cache);
     free(c->v_cache);
     free(c->logits);
@@ -158,7 +163,7 @@ static ingot_status run_chunk(ingot_context *c, const int32_t *ids, int n, ig_ou
     ingot_status s = be->iface->upload(be, c->ids_dev, ids, (size_t)n * 4);
     if (s == INGOT_OK) s = be->iface->upload(be, c->pos_dev, c->pos_host, (size_t)n * 4);
     if (s != INGOT_OK) return s;
-    ig_forward(c, n, mode);
+    ig_forward(c, n, mode == IG_OUT_KEEP ? IG_OUT_LAST : mode);
     return INGOT_OK;
 }
 
@@ -212,8 +217,9 @@ static ingot_status decode(ingot_context *c, const int32_t *tokens, int32_t n, i
             s = be->iface->download(be, c->logits + (size_t)done * V, c->logits_dev, (size_t)chunk * V * 4);
         else if (s == INGOT_OK && last && mode == IG_OUT_LAST)
             s = be->iface->download(be, c->logits, c->logits_dev, V * 4);
-        /* a greedy step's caller waits for its id, no need to wait twice */
-        if (s == INGOT_OK && cm != IG_OUT_ARGMAX) s = be->iface->sync(be);
+        /* a greedy or sampled step's caller waits for its result: no need
+         * to wait twice */
+        if (s == INGOT_OK && cm != IG_OUT_ARGMAX && cm != IG_OUT_KEEP) s = be->iface->sync(be);
         c->pos += (uint32_t)chunk;
         done += chunk;
     }
@@ -280,4 +286,69 @@ ingot_status ingot_decode_greedy(ingot_context *c, const int32_t *tokens, int32_
         c->pos = start;
     }
     return s;
+}
+
+/* The most candidates the device hands back; a larger top-k gets every logit. */
+#define TOPK_MAX 1024
+
+/* Device buffers of ingot_decode_sample, made at first use. */
+static bool sample_bufs(ingot_context *c, int32_t window) {
+    ig_backend *be = c->m->be;
+    if (!c->topk_dev) {
+        c->topk_host = malloc(2 * TOPK_MAX * sizeof(int32_t));
+        c->topk_dev = c->topk_host ? be->iface->alloc(be, 2 * TOPK_MAX * sizeof(int32_t)) : NULL;
+        if (!c->topk_dev) return false;
+    }
+    if (window > c->pen_cap) {
+        int32_t *h = realloc(c->pen_host, (size_t)window * sizeof(int32_t));
+        if (!h) return false;
+        c->pen_host = h;
+        if (c->pen_dev) be->iface->dealloc(be, c->pen_dev);
+        c->pen_dev = be->iface->alloc(be, (size_t)window * sizeof(int32_t));
+        c->pen_cap = c->pen_dev ? window : 0;
+        if (!c->pen_dev) return false;
+    }
+    return true;
+}
+
+ingot_status ingot_decode_sample(ingot_context *c, const int32_t *tokens, int32_t n, ingot_sampler *smp,
+                                 int32_t *out_id) {
+    if (!c || !tokens || !smp || !out_id) return ig_err(INGOT_ERR_INVALID_ARG, "decode_sample: NULL argument");
+    ig_backend *be = c->m->be;
+    const ig_backend_iface *B = be->iface;
+    const int32_t V = (int32_t)c->m->hp.n_vocab, k = ig_sampler_need(smp, V);
+    if (!B->topk || !B->penalize || k <= 0 || k > TOPK_MAX || !sample_bufs(c, ig_sampler_window(smp))) {
+        ig_clear_err(); /* a failed buffer: every logit comes back instead */
+        ingot_status s = decode(c, tokens, n, IG_OUT_LAST);
+        if (s != INGOT_OK) return s;
+        *out_id = ingot_sampler_sample(smp, ingot_get_logits(c, -1), V);
+        return *out_id < 0 ? ig_err(INGOT_ERR_NOMEM, "sampler: out of memory") : INGOT_OK;
+    }
+    const uint32_t start = c->pos;
+    ingot_status s = decode(c, tokens, n, IG_OUT_KEEP);
+    if (s != INGOT_OK) return s;
+    float penalty = 1.0f;
+    const int32_t np = ig_sampler_penalty_ids(smp, V, c->pen_host, &penalty);
+    if (np > 0) {
+        s = B->upload(be, c->pen_dev, c->pen_host, (size_t)np * 4);
+        if (s == INGOT_OK) B->penalize(be, c->logits_dev, V, c->pen_dev, np, penalty);
+    }
+    if (s == INGOT_OK) {
+        B->topk(be, c->topk_dev, c->logits_dev, V, k);
+        s = B->download(be, c->topk_host, c->topk_dev, (size_t)k * 8);
+    }
+    if (s == INGOT_OK) s = B->sync(be);
+    if (s != INGOT_OK) {
+        c->pos = start;
+        return s;
+    }
+    /* pairs (id, logit bits) into two arrays, in place: ids first */
+    int32_t *ids = c->topk_host;
+    float lg[TOPK_MAX];
+    for (int32_t i = 0; i < k; i++) {
+        memcpy(&lg[i], &c->topk_host[2 * i + 1], 4);
+        ids[i] = c->topk_host[2 * i];
+    }
+    *out_id = ig_sampler_pick(smp, ids, lg, k);
+    return *out_id < 0 ? ig_err(INGOT_ERR_NOMEM, "sampler: out of memory") : INGOT_OK;
 }

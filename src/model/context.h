@@ -9,6 +9,7 @@ typedef enum ig_out_mode {
     IG_OUT_LAST,   /* logits of the last token */
     IG_OUT_ALL,    /* logits of every token */
     IG_OUT_ARGMAX, /* only the argmax id of the last token */
+    IG_OUT_KEEP,   /* logits of the last token, left in logits_dev (decode only) */
 } ig_out_mode;
 
 struct ingot_context {
@@ -32,6 +33,9 @@ struct ingot_context {
      * with the id the last ingot_decode_greedy returned as its input. */
     bool ahead;
     int32_t ahead_in;
+    /* ingot_decode_sample on the device: the top-k pairs and penalty ids */
+    int32_t *topk_dev, *topk_host, *pen_dev, *pen_host;
+    int32_t pen_cap;
 };
 
 /* Run the transformer on n (<= n_batch) tokens whose ids and positions are

@@ -8,6 +8,7 @@
 
 #include "core/util.h"
 #include "ingot.h"
+#include "sample/sampler.h"
 
 typedef struct cand {
     int32_t id;
@@ -125,14 +126,24 @@ static void softmax(cand *c, int32_t n) {
     for (int32_t i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
 }
 
+static int by_id(const void *a, const void *b) {
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool reserve(ingot_sampler *s, int32_t n) {
+    if (n <= s->c_cap) return true;
+    cand *nc = realloc(s->c, (size_t)n * sizeof(cand));
+    if (!nc) return false;
+    s->c = nc;
+    s->c_cap = n;
+    return true;
+}
+
+static int32_t pick(ingot_sampler *s, cand *c, int32_t n);
+
 int32_t ingot_sampler_sample(ingot_sampler *s, const float *logits, int32_t n_vocab) {
-    if (!s || !logits || n_vocab <= 0) return -1;
-    if (n_vocab > s->c_cap) {
-        cand *nc = realloc(s->c, (size_t)n_vocab * sizeof(cand));
-        if (!nc) return -1;
-        s->c = nc;
-        s->c_cap = n_vocab;
-    }
+    if (!s || !logits || n_vocab <= 0 || !reserve(s, n_vocab)) return -1;
     cand *c = s->c;
     for (int32_t i = 0; i < n_vocab; i++) c[i] = (cand){i, logits[i], 0};
 
@@ -149,15 +160,47 @@ int32_t ingot_sampler_sample(ingot_sampler *s, const float *logits, int32_t n_vo
             *l = *l <= 0 ? *l * s->p.repeat_penalty : *l / s->p.repeat_penalty;
         }
     }
+    return pick(s, c, n_vocab);
+}
 
+int32_t ig_sampler_need(const ingot_sampler *s, int32_t n_vocab) {
+    if (s->p.temp <= 0.0f) return 1;
+    if (s->p.top_k > 0 && s->p.top_k < n_vocab) return s->p.top_k;
+    return 0;
+}
+
+int32_t ig_sampler_penalty_ids(const ingot_sampler *s, int32_t n_vocab, int32_t *ids, float *penalty) {
+    *penalty = s->p.repeat_penalty;
+    if (s->p.repeat_penalty == 1.0f) return 0;
+    int32_t n = 0;
+    for (int32_t h = 0; h < s->hist_n; h++)
+        if (s->hist[h] >= 0 && s->hist[h] < n_vocab) ids[n++] = s->hist[h];
+    qsort(ids, (size_t)n, sizeof *ids, by_id);
+    int32_t d = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (d == 0 || ids[i] != ids[d - 1]) ids[d++] = ids[i];
+    return d;
+}
+
+int32_t ig_sampler_window(const ingot_sampler *s) { return s->p.repeat_last_n; }
+
+int32_t ig_sampler_pick(ingot_sampler *s, const int32_t *ids, const float *logits, int32_t n) {
+    if (!s || n <= 0 || !reserve(s, n)) return -1;
+    for (int32_t i = 0; i < n; i++) s->c[i] = (cand){ids[i], logits[i], 0};
+    return pick(s, s->c, n);
+}
+
+/* Everything after the penalty, on candidates in any order: the same id
+ * whether c holds every logit or only the top-k (by_logit_desc is a total
+ * order, so the k kept and their sorted order are the same). */
+static int32_t pick(ingot_sampler *s, cand *c, int32_t n) {
     if (s->p.temp <= 0.0f) { /* greedy: lowest id wins ties */
         int32_t best = 0;
-        for (int32_t i = 1; i < n_vocab; i++)
-            if (c[i].logit > c[best].logit) best = i;
-        return best;
+        for (int32_t i = 1; i < n; i++)
+            if (by_logit_desc(&c[i], &c[best]) < 0) best = i;
+        return c[best].id;
     }
 
-    int32_t n = n_vocab;
     if (s->p.top_k > 0 && s->p.top_k < n) {
         /* The k best through a min-heap of size k (O(n log k): a decode step
          * on a GPU is ~2 ms, a full sort of 32k candidates would be a

@@ -185,15 +185,11 @@ static ingot_status eval_prompt(chat *c, const int32_t *toks, size_t from, size_
         bool last = i + k == n;
         ingot_status st;
         if (last && greedy) st = ingot_decode_greedy(c->ctx, toks + i, (int32_t)k, first);
+        else if (last) st = ingot_decode_sample(c->ctx, toks + i, (int32_t)k, c->smp, first);
         else st = ingot_decode(c->ctx, toks + i, (int32_t)k, false);
         if (st != INGOT_OK) return st;
         for (size_t j = 0; j < k; j++) toks_push(c, toks[i + j]);
         i += k;
-    }
-    if (!greedy) {
-        const float *lg = ingot_get_logits(c->ctx, -1);
-        if (!lg) return INGOT_ERR_INTERNAL;
-        *first = ingot_sampler_sample(c->smp, lg, ingot_n_vocab(c->m));
     }
     return INGOT_OK;
 }
@@ -365,18 +361,13 @@ static void chat_turn(chat *c, const char *user_text) {
         }
         int32_t cur = id;
         if (greedy) st = ingot_decode_greedy(c->ctx, &cur, 1, &id);
-        else st = ingot_decode(c->ctx, &cur, 1, false);
+        else st = ingot_decode_sample(c->ctx, &cur, 1, c->smp, &id);
         if (st != INGOT_OK) {
             if (st == INGOT_ERR_CONTEXT_FULL) full = true;
             else cli_lib_fail();
             break;
         }
         toks_push(c, cur);
-        if (!greedy) {
-            const float *lg = ingot_get_logits(c->ctx, -1);
-            if (!lg) break;
-            id = ingot_sampler_sample(c->smp, lg, ingot_n_vocab(c->m));
-        }
     }
     if (dt && !stopped) {
         size_t k = ingot_detok_flush(dt, piece, sizeof piece);

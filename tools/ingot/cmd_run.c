@@ -134,7 +134,6 @@ int cmd_run(int argc, char **argv) {
     }
     for (int64_t i = 0; i < nt; i++) ingot_sampler_accept(smp, toks[i]);
     bool greedy = ingot_sampler_is_greedy(smp);
-    int32_t n_vocab = ingot_n_vocab(m);
 
     double t1 = cli_now(), t_prompt = 0;
     long n_gen = 0;
@@ -147,12 +146,8 @@ int cmd_run(int argc, char **argv) {
     while (n_gen < n_predict) {
         int32_t id;
         ingot_status s;
-        if (greedy) {
-            s = ingot_decode_greedy(ctx, feed, n_feed, &id);
-        } else {
-            s = ingot_decode(ctx, feed, n_feed, false);
-            id = s == INGOT_OK ? ingot_sampler_sample(smp, ingot_get_logits(ctx, -1), n_vocab) : -1;
-        }
+        if (greedy) s = ingot_decode_greedy(ctx, feed, n_feed, &id);
+        else s = ingot_decode_sample(ctx, feed, n_feed, smp, &id);
         if (s != INGOT_OK) { cli_lib_fail(); goto out_text; }
         if (n_gen == 0) t_prompt = cli_now() - t1;
         if (!ignore_eos && ingot_token_is_eog(m, id)) { stopped_eos = true; break; }

@@ -812,6 +812,18 @@ static void cuda_argmax(ig_backend *be, int32_t *out, const float *x, int n) {
     cu_argmax(c, out, x, n);
 }
 
+static void cuda_penalize(ig_backend *be, float *x, int n_vocab, const int32_t *ids, int n, float penalty) {
+    cuda_ctx *c = op_begin(be);
+    wrote(c, x, (size_t)n_vocab * 4);
+    cu_penalize(c, x, ids, n, n_vocab, penalty);
+}
+
+static void cuda_topk(ig_backend *be, int32_t *out, const float *x, int n, int k) {
+    cuda_ctx *c = op_begin(be);
+    wrote(c, out, (size_t)k * 8);
+    cu_topk(c, out, x, n, k);
+}
+
 /* ---- CUDA graphs -------------------------------------------------------------- */
 
 static int graph_find(cuda_ctx *c, int key) {
@@ -968,6 +980,7 @@ static void cuda_destroy(ig_backend *be) {
         if (c->stage) cudaFreeHost(c->stage);
         if (c->gid) cudaFreeHost(c->gid);
         if (c->gev) cudaEventDestroy(c->gev);
+        cudaFree(c->tk);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -1011,6 +1024,8 @@ static void iface_init(void) {
     f->capture_end = cuda_capture_end;
     f->greedy_next = cuda_greedy_next;
     f->greedy_wait = cuda_greedy_wait;
+    f->penalize = cuda_penalize;
+    f->topk = getenv("INGOT_CUDA_NO_TOPK") ? NULL : cuda_topk; /* every logit back: the A/B of NOTES v16 */
 }
 
 #ifdef INGOT_CUDA_TRACE

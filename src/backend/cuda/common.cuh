@@ -260,6 +260,7 @@ typedef struct cuda_ctx {
     uint8_t *stage;         /* pinned staging of small uploads (backend.cu) */
     int32_t *gid;           /* pinned, mapped: the last greedy id (greedy_next) */
     cudaEvent_t gev;        /* ... recorded when it was written */
+    void *tk;               /* the top-k's counters and candidates (sample.cu) */
     size_t stage_used;
     bool stage_on;          /* INGOT_CUDA_NO_STAGE=1: every upload waits for its copy */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
@@ -703,6 +704,8 @@ void cu_kv_store(cuda_ctx *c, void *kc, void *vc, const float *k, const float *v
                  int kv_dim, const int32_t *pos, int kv_type);
 void cu_embed(cuda_ctx *c, float *out, const ig_weight *t, const int32_t *ids, int n);
 void cu_argmax(cuda_ctx *c, int32_t *out, const float *x, int n);
+void cu_penalize(cuda_ctx *c, float *x, const int32_t *ids, int n, int n_vocab, float penalty);
+void cu_topk(cuda_ctx *c, int32_t *out, const float *x, int n, int k);
 void cu_bias_add(cuda_ctx *c, float *out, const float *bias, int n, int rows);
 /* attention.cu. ra (one token, NULL: none): q and k are not rotated yet,
  * the kernel rotates q and ra's k, and stores k/v in the cache row pos. */
