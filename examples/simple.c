@@ -20,13 +20,14 @@ int main(void) {
     ingot_sampler *s = ingot_sampler_new(&sp);
     ingot_detok *d = ingot_detok_new(m, false);
     char piece[256];
-    int32_t id;
-    ingot_decode(ctx, toks, (int32_t)n, false);
+    int32_t id, n_feed = (int32_t)n;
+    const int32_t *feed = toks;
     for (int i = 0; i < 40; i++) {
-        id = ingot_sampler_sample(s, ingot_get_logits(ctx, -1), ingot_n_vocab(m));
-        if (ingot_token_is_eog(m, id)) break;
+        /* on a GPU only the sampler's candidates leave the device */
+        if (ingot_decode_sample(ctx, feed, n_feed, s, &id) != INGOT_OK || ingot_token_is_eog(m, id)) break;
+        ingot_sampler_accept(s, id);
         fwrite(piece, 1, ingot_detok_push(d, id, piece, sizeof piece), stdout);
-        ingot_decode(ctx, &id, 1, false);
+        feed = &id, n_feed = 1;
     }
     putchar('\n');
     ingot_detok_free(d);

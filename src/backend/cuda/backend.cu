@@ -1022,10 +1022,10 @@ static void iface_init(void) {
     f->len_phase = cuda_len_phase;
     f->capture_begin = cuda_capture_begin;
     f->capture_end = cuda_capture_end;
-    f->greedy_next = cuda_greedy_next;
+    f->greedy_next = getenv("INGOT_CUDA_NO_AHEAD") ? NULL : cuda_greedy_next; /* A/B: NOTES v16 */
     f->greedy_wait = cuda_greedy_wait;
     f->penalize = cuda_penalize;
-    f->topk = getenv("INGOT_CUDA_NO_TOPK") ? NULL : cuda_topk; /* every logit back: the A/B of NOTES v16 */
+    f->topk = getenv("INGOT_CUDA_NO_TOPK") ? NULL : cuda_topk; /* A/B: every logit back */
 }
 
 #ifdef INGOT_CUDA_TRACE
