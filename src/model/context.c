@@ -252,8 +252,8 @@ const float *ingot_get_logits(ingot_context *c, int32_t i) {
  * loop does, its step is already running; any other call finds the queued
  * step harmless (it wrote only cache row c->pos, rewritten before it is
  * read). The host's round trip between steps leaves the critical path
- * (`ingot bench` tg128 of 7B Q4_0 / Q4_K_M on an H100: +1.6% / +1.9%);
- * each generation runs one step more than it returns. */
+ * (`ingot bench` tg128 of 7B Q4_0 / Q4_K_M on an H100: +1.4% / +1.1% in
+ * one run); each generation runs one step more than it returns. */
 ingot_status ingot_decode_greedy(ingot_context *c, const int32_t *tokens, int32_t n, int32_t *out_id) {
     if (!c || !out_id || !tokens) return ig_err(INGOT_ERR_INVALID_ARG, "decode_greedy: NULL argument");
     ig_backend *be = c->m->be;
@@ -294,11 +294,8 @@ ingot_status ingot_decode_greedy(ingot_context *c, const int32_t *tokens, int32_
 /* Device buffers of ingot_decode_sample, made at first use. */
 static bool sample_bufs(ingot_context *c, int32_t window) {
     ig_backend *be = c->m->be;
-    if (!c->topk_dev) {
-        c->topk_host = malloc(2 * TOPK_MAX * sizeof(int32_t));
-        c->topk_dev = c->topk_host ? be->iface->alloc(be, 2 * TOPK_MAX * sizeof(int32_t)) : NULL;
-        if (!c->topk_dev) return false;
-    }
+    if (!c->topk_host && !(c->topk_host = malloc(2 * TOPK_MAX * sizeof(int32_t)))) return false;
+    if (!c->topk_dev && !(c->topk_dev = be->iface->alloc(be, 2 * TOPK_MAX * sizeof(int32_t)))) return false;
     if (window > c->pen_cap) {
         int32_t *h = realloc(c->pen_host, (size_t)window * sizeof(int32_t));
         if (!h) return false;

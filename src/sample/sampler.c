@@ -196,8 +196,8 @@ int32_t ig_sampler_pick(ingot_sampler *s, const int32_t *ids, const float *logit
 static int32_t pick(ingot_sampler *s, cand *c, int32_t n) {
     if (s->p.temp <= 0.0f) { /* greedy: lowest id wins ties */
         int32_t best = 0;
-        for (int32_t i = 1; i < n; i++)
-            if (by_logit_desc(&c[i], &c[best]) < 0) best = i;
+        for (int32_t i = 1; i < n; i++) /* NaN never wins */
+            if (c[i].logit > c[best].logit || (c[i].logit == c[best].logit && c[i].id < c[best].id)) best = i;
         return c[best].id;
     }
 
