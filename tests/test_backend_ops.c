@@ -480,6 +480,33 @@ static void test_embed(void) {
         pair_free(&id), pair_free(&o);
         wpair_free(&w);
     }
+    /* one token's embedding and the RMSNorm of it (CUDA runs the two as one
+     * kernel): the row, the norm, and the q8_1 a product reads after it */
+    const int ds_[] = {256, 4096, 96, 8192};
+    for (int k = 0; k < 4; k++) {
+        const uint32_t t = k == 1 ? IG_TYPE_Q4_0 : k == 2 ? IG_TYPE_F16 : IG_TYPE_Q4_K;
+        const int64_t rows = 97, cols = ds_[k];
+        wpair w = wpair_new(t, rows, cols), g = wpair_f32(cols, 0.5f, 1.5f), m = wpair_new(IG_TYPE_Q8_0, 64, cols);
+        int32_t id1 = (int32_t)(next_u64() % rows);
+        pair id = pair_from(&id1, 4), x = pair_new((size_t)cols * 4), h = pair_new((size_t)cols * 4),
+             y = pair_new(64 * 4);
+        pair_poison(&x), pair_poison(&h);
+        C->iface->embed(C, x.c, &w.c, id.c, 1);
+        G->iface->embed(G, x.g, &w.g, id.g, 1);
+        C->iface->rms_norm(C, h.c, x.c, &g.c, 1, (int)cols, 1e-5f);
+        G->iface->rms_norm(G, h.g, x.g, &g.g, 1, (int)cols, 1e-5f);
+        C->iface->matmul(C, y.c, &m.c, NULL, h.c, 1);
+        G->iface->matmul(G, y.g, &m.g, NULL, h.g, 1);
+        char what[80];
+        snprintf(what, sizeof what, "embed+rms_norm %s d=%d: row", ingot_type_name(t), (int)cols);
+        expect(what, &x, (size_t)cols, 1e-12);
+        snprintf(what, sizeof what, "embed+rms_norm %s d=%d: norm", ingot_type_name(t), (int)cols);
+        expect(what, &h, (size_t)cols, 1e-10);
+        snprintf(what, sizeof what, "embed+rms_norm %s d=%d: q8_0 product after it", ingot_type_name(t), (int)cols);
+        expect(what, &y, 64, mm_thr(IG_TYPE_Q8_0, 1));
+        pair_free(&id), pair_free(&x), pair_free(&h), pair_free(&y);
+        wpair_free(&w), wpair_free(&g), wpair_free(&m);
+    }
 }
 
 static void test_norms(void) {

@@ -226,6 +226,10 @@ static void flush_ra(cuda_ctx *c) {
  * them), and with held matmuls only when they are its Q/K/V (FUSE_QKVA:
  * the attention may still join their launch), which go first. */
 static void flush(cuda_ctx *c) {
+    if (c->emb.on) { /* the held embed: no RMSNorm of it followed */
+        c->emb.on = false;
+        cu_embed(c, c->emb.out, c->emb.t, c->emb.ids, 1);
+    }
     /* pending (FUSE_BLK) norm / SwiGLU: nothing took them, run them */
     cu_pending_run(c, &c->dn, &c->dg);
     flush_mv(c);
@@ -513,6 +517,10 @@ static void cuda_embed(ig_backend *be, float *out, const ig_weight *t, const int
     inval_all(c);
     /* a forward starts here: decode steps and prefill get their own split */
     c->carveout_now = n <= MV_MAXN ? c->carveout_dec : c->carveout;
+    if (n == 1 && c->emb_norm) {
+        c->emb.on = true, c->emb.out = out, c->emb.t = t, c->emb.ids = ids;
+        return;
+    }
     cu_embed(c, out, t, ids, n);
 }
 
@@ -536,6 +544,14 @@ static void cuda_rms_norm(ig_backend *be, float *out, const float *x, const ig_w
         dn->q8 = cu_q8_other(c, c->pend_in_q8);
         dn->write = true;
         return;
+    }
+    if (c->emb.on && c->emb.out == x && n == 1 && w && w->type == IG_TYPE_F32) {
+        /* the held embed and this norm as one kernel */
+        c->emb.on = false;
+        op_begin(be);
+        inval_all(c);
+        if (cu_embed_norm(c, (float *)x, out, c->emb.t, c->emb.ids, (const float *)w->data, d, eps)) return;
+        cu_embed(c, (float *)x, c->emb.t, c->emb.ids, 1);
     }
     op_begin(be);
     inval_all(c);
@@ -1172,6 +1188,7 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         if (c->carveout_dec < 0) c->carveout_dec = c->carveout;
         c->carveout_now = c->carveout;
         c->stage_on = !getenv("INGOT_CUDA_NO_STAGE");
+        c->emb_norm = !getenv("INGOT_CUDA_NO_EMBNORM"); /* A/B: NOTES v16 */
         const char *k = getenv("INGOT_CUDA_ATT_SK");
         c->att_sk = k ? atoi(k) : 128;
         if (c->att_sk < 0 || c->att_sk > 256) c->att_sk = 0;

@@ -261,6 +261,8 @@ typedef struct cuda_ctx {
     int32_t *gid;           /* pinned, mapped: the last greedy id (greedy_next) */
     cudaEvent_t gev;        /* ... recorded when it was written */
     void *tk;               /* the top-k's counters and candidates (sample.cu) */
+    struct { bool on; float *out; const ig_weight *t; const int32_t *ids; } emb; /* a held one-token embed */
+    bool emb_norm;          /* hold it for the RMSNorm after it (INGOT_CUDA_NO_EMBNORM=1: not) */
     size_t stage_used;
     bool stage_on;          /* INGOT_CUDA_NO_STAGE=1: every upload waits for its copy */
     void *cublas; /* cublasHandle_t when built with cuBLAS, else NULL */
@@ -703,6 +705,8 @@ void cu_rope_kv(cuda_ctx *c, float *q, int ld_q, int n_head, float *k, const flo
 void cu_kv_store(cuda_ctx *c, void *kc, void *vc, const float *k, const float *v, int ld, int n,
                  int kv_dim, const int32_t *pos, int kv_type);
 void cu_embed(cuda_ctx *c, float *out, const ig_weight *t, const int32_t *ids, int n);
+bool cu_embed_norm(cuda_ctx *c, float *x, float *out, const ig_weight *t, const int32_t *ids, const float *w,
+                   int d, float eps);
 void cu_argmax(cuda_ctx *c, int32_t *out, const float *x, int n);
 void cu_penalize(cuda_ctx *c, float *x, const int32_t *ids, int n, int n_vocab, float penalty);
 void cu_topk(cuda_ctx *c, int32_t *out, const float *x, int n, int k);

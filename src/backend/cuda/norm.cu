@@ -432,6 +432,81 @@ void cu_embed(cuda_ctx *c, float *out, const ig_weight *t, const int32_t *ids, i
     }
 }
 
+/* A decode step's first two ops in one CTA: the token's embedding row
+ * (written to x, the residual stream) and its RMSNorm with q8_1, eight
+ * consecutive values a thread (so four threads hold one q8_1 block). One
+ * kernel boundary less per step than embed, then k_norm. */
+static __global__ void __launch_bounds__(1024)
+    k_embed_norm(float *x, float *out, uint32_t type, const uint8_t *Q, const uint8_t *S, int64_t rows, int d,
+                 const int32_t *ids, const float *__restrict__ w, float eps, int8_t *__restrict__ xq,
+                 float2 *__restrict__ ds) {
+    pdl_trigger();
+    __shared__ float sh[32];
+    const int k0 = 8 * (int)threadIdx.x;
+    const bool in = k0 < d; /* whole 4-thread groups (d % 32 == 0); the last warp may be part idle */
+    float g[8], y[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) g[j] = y[j] = 0.0f;
+    if (in) { /* no earlier kernel's output: before the wait */
+        const float4 *w4 = (const float4 *)(w + k0);
+        const float4 g0 = w4[0], g1 = w4[1];
+        g[0] = g0.x, g[1] = g0.y, g[2] = g0.z, g[3] = g0.w, g[4] = g1.x, g[5] = g1.y, g[6] = g1.z, g[7] = g1.w;
+    }
+    pdl_wait();
+    const int32_t id = ids[0];
+    if (in && id >= 0 && id < rows) weight_deq8(type, Q, S, id, d, k0, y);
+    if (in) {
+        float4 *x4 = (float4 *)(x + k0);
+        x4[0] = make_float4(y[0], y[1], y[2], y[3]);
+        x4[1] = make_float4(y[4], y[5], y[6], y[7]);
+    }
+    float s = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) s += y[j] * y[j];
+    const float scale = rsqrtf(block_sum(s, sh) / (float)d + eps);
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        y[j] = y[j] * scale * g[j];
+        amax = fmaxf(amax, fabsf(y[j]));
+    }
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    const float id8 = q8_id(amax);
+    int qs = 0;
+    char4 c[2];
+    int8_t *cq = (int8_t *)c;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int q = q8_q(y[j], id8);
+        cq[j] = (int8_t)q;
+        qs += q;
+    }
+    qs += __shfl_xor_sync(0xffffffffu, qs, 1);
+    qs += __shfl_xor_sync(0xffffffffu, qs, 2);
+    if (!in) return;
+    float4 *o4 = (float4 *)(out + k0);
+    o4[0] = make_float4(y[0], y[1], y[2], y[3]);
+    o4[1] = make_float4(y[4], y[5], y[6], y[7]);
+    *(int2 *)(xq + k0) = *(const int2 *)c;
+    const float dq = amax / 127.0f;
+    if ((threadIdx.x & 3) == 0) ds[k0 / 32] = make_float2(dq, dq * (float)qs);
+}
+
+bool cu_embed_norm(cuda_ctx *c, float *x, float *out, const ig_weight *t, const int32_t *ids, const float *w,
+                   int d, float eps) {
+    if (d != (int)t->cols || d % 32 || d / 8 > 1024 || !al16(x) || !al16(out) || !al16(w)) return false;
+    void *buf = cu_scratch(c, SCR_Q8, q8_bytes(1, d));
+    if (!buf) return false;
+    const uint8_t *Q, *S;
+    cu_weight_parts(t, &Q, &S);
+    const int threads = (d / 8 + 31) / 32 * 32;
+    cu_launch(c, k_embed_norm, dim3(1), dim3(threads), 0, x, out, t->type, Q, S, t->rows, d, ids, w, eps,
+              (int8_t *)buf, q8_ds(buf, 1, d));
+    q8_set(c, out, (size_t)d, buf);
+    return true;
+}
+
 /* ---- argmax ------------------------------------------------------------------- */
 
 static __device__ __forceinline__ void amax_merge(float &bv, int &bi, float v, int i) {
