@@ -43,12 +43,13 @@ static __device__ __forceinline__ uint32_t okey(float f) {
 
 enum { TK_THREADS = 1024, TK_WARPS = TK_THREADS / 32 };
 
-/* The slow, general path (one CTA, ~100 us for 32k logits on H100): a radix select finds T, the k-th largest key, 8 bits per pass
- * from the top (histograms in shared memory, one atomic per distinct bin
- * per warp); then every key above T is taken, and of the keys equal to T
- * the lowest ids, as many as k still needs (each thread scans a contiguous
- * run of ids, a block scan orders the runs). out: k pairs (id, logit
- * bits), in no particular order; the host sorts them. */
+/* The general path, one CTA (on 32k logits as slow as sending them all
+ * back, NOTES v16): a radix select finds T, the k-th largest key, 8 bits
+ * per pass from the top (histograms in shared memory, one atomic per
+ * distinct bin per warp); then every key above T is taken, and of the keys
+ * equal to T the lowest ids, as many as k still needs (each thread scans a
+ * contiguous run of ids, a block scan orders the runs). out: k pairs (id,
+ * logit bits), in no particular order; the host sorts them. */
 static __device__ void topk_cta(int32_t *out, const float *x, int n, int k) {
     __shared__ uint32_t hist[256];
     __shared__ uint32_t s_prefix, s_mask, s_need, s_gt;
