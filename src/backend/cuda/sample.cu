@@ -43,6 +43,32 @@ static __device__ __forceinline__ uint32_t okey(float f) {
 
 enum { TK_THREADS = 1024, TK_WARPS = TK_THREADS / 32 };
 
+/* Inclusive prefix sum over a warp's lanes. */
+static __device__ __forceinline__ uint32_t warp_scan_incl(uint32_t v, int lane) {
+    for (int o = 1; o < 32; o <<= 1) {
+        const uint32_t u = __shfl_up_sync(0xffffffffu, v, o);
+        if (lane >= o) v += u;
+    }
+    return v;
+}
+
+/* Inclusive prefix sum over a TK_THREADS CTA in thread order. Every thread
+ * calls; s_wsum (one word per warp) is read on return, so it is not
+ * reused before the caller's next barrier. */
+static __device__ __forceinline__ uint32_t block_scan_incl(uint32_t v, uint32_t *s_wsum) {
+    static_assert(TK_WARPS == 32, "one warp scans the warps' sums");
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const uint32_t inc = warp_scan_incl(v, lane);
+    if (lane == 31) s_wsum[w] = inc;
+    __syncthreads();
+    if (w == 0) {
+        const uint32_t t = s_wsum[lane];
+        s_wsum[lane] = warp_scan_incl(t, lane) - t;
+    }
+    __syncthreads();
+    return inc + s_wsum[w];
+}
+
 /* The general path, one CTA (on 32k logits as slow as sending them all
  * back, NOTES v16): a radix select finds T, the k-th largest key, 8 bits
  * per pass from the top (histograms in shared memory, one atomic per
@@ -75,11 +101,7 @@ static __device__ void topk_cta(int32_t *out, const float *x, int n, int k) {
              * the top up to and including each lane's bins */
             uint32_t c8[8], sum = 0;
             for (int j = 0; j < 8; j++) c8[j] = hist[255 - 8 * lane - j], sum += c8[j];
-            uint32_t inc = sum;
-            for (int o = 1; o < 32; o <<= 1) {
-                const uint32_t v = __shfl_up_sync(0xffffffffu, inc, o);
-                if (lane >= o) inc += v;
-            }
+            const uint32_t inc = warp_scan_incl(sum, lane);
             const uint32_t need = s_need, before = inc - sum;
             const uint32_t hit = __ballot_sync(0xffffffffu, inc >= need);
             if (hit && lane == __ffs(hit) - 1) { /* the bin holding the need-th key */
@@ -108,23 +130,7 @@ static __device__ void topk_cta(int32_t *out, const float *x, int n, int k) {
         }
     }
     /* exclusive scan of eq over threads, in thread (= id) order */
-    uint32_t inc = eq;
-    for (int o = 1; o < 32; o <<= 1) {
-        const uint32_t v = __shfl_up_sync(0xffffffffu, inc, o);
-        if (lane >= o) inc += v;
-    }
-    if (lane == 31) s_wsum[w] = inc;
-    __syncthreads();
-    if (w == 0) {
-        uint32_t t = s_wsum[lane], ti = t;
-        for (int o = 1; o < 32; o <<= 1) {
-            const uint32_t v = __shfl_up_sync(0xffffffffu, ti, o);
-            if (lane >= o) ti += v;
-        }
-        s_wsum[lane] = ti - t;
-    }
-    __syncthreads();
-    uint32_t rank = s_wsum[w] + inc - eq;
+    uint32_t rank = block_scan_incl(eq, s_wsum) - eq;
     const uint32_t base = (uint32_t)k - need;
     for (int i = i0; i < i1 && rank < need; i++) {
         const float v = x[i];
@@ -155,7 +161,7 @@ static __global__ void __launch_bounds__(TK_THREADS) k_topk_hist(const float *x,
     __shared__ uint32_t h[TK_BINS];
     __shared__ uint32_t s_wsum[TK_WARPS];
     __shared__ bool last;
-    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+    const int tid = threadIdx.x;
     for (int b = tid; b < TK_BINS; b += TK_THREADS) h[b] = 0;
     __syncthreads();
     for (int i = blockIdx.x * TK_THREADS + tid; i < n; i += gridDim.x * TK_THREADS) atomicAdd(&h[okey(x[i]) >> 20], 1u);
@@ -170,24 +176,7 @@ static __global__ void __launch_bounds__(TK_THREADS) k_topk_hist(const float *x,
     /* thread t owns bins 4095-4t .. 4092-4t: counts from the top */
     uint32_t c4[4], sum = 0;
     for (int j = 0; j < 4; j++) c4[j] = __ldcg(&st->hist[TK_BINS - 1 - 4 * tid - j]), sum += c4[j];
-    uint32_t inc = sum;
-    for (int o = 1; o < 32; o <<= 1) {
-        const uint32_t v = __shfl_up_sync(0xffffffffu, inc, o);
-        if (lane >= o) inc += v;
-    }
-    if (lane == 31) s_wsum[w] = inc;
-    __syncthreads();
-    if (w == 0) {
-        const uint32_t t = s_wsum[lane];
-        uint32_t ti = t;
-        for (int o = 1; o < 32; o <<= 1) {
-            const uint32_t v = __shfl_up_sync(0xffffffffu, ti, o);
-            if (lane >= o) ti += v;
-        }
-        s_wsum[lane] = ti - t;
-    }
-    __syncthreads();
-    inc += s_wsum[w];
+    const uint32_t inc = block_scan_incl(sum, s_wsum);
     const uint32_t before = inc - sum;
     if (before < (uint32_t)k && inc >= (uint32_t)k) { /* exactly one thread */
         uint32_t cum = before;
