@@ -5,7 +5,7 @@
 # end (the device tool brings back only a few files); a short table is
 # printed last.
 # Used with the device tool, carrying build-carry/ (a static PCRE2 and
-# pkg-config for images that lack them):
+# pkg-config for images that lack them; `sh scripts/make-carry.sh` makes it):
 #   run(command="bash scripts/gpu-check.sh", carry=["build-carry"])
 # GPU_CHECK_AB: ';'-separated env settings, each one more model-only bench
 # run (A/B of the backend's switches), e.g.
