@@ -21,6 +21,86 @@
 
 extern "C" {
 #include "quant/quant.h"
+
+#ifdef INGOT_CUDA_TRACE
+typedef std::vector<std::pair<unsigned long long, unsigned long long>> tev;
+/* Per-CTA events of one decode step (common.cuh trace_cta): kinds 1/2 =
+ * wo resident/done, 3/4 = down resident/done, 5 = a multi-wave product's
+ * last 264 CTAs done. For each kind of "done": how the CTAs' ends spread
+ * within a launch, and whether the late SMs are the same ones every time
+ * (split-half correlation of each SM's mean lateness). */
+static void cta_spread(const tev &ev, const tev &ce) {
+    const int nk = (int)ev.size();
+    if (ce.empty() || nk < 2) return;
+    const char *name[6] = {"", "", "wo (k_mv_r)", "", "down (k_mv_r + SwiGLU)", "multi-wave products, last 264 CTAs"};
+    for (int kind = 2; kind <= 5; kind += (kind == 2 ? 2 : 1)) {
+        /* group the done events by the release interval they fall in */
+        std::vector<std::vector<std::pair<double, int>>> inst(nk); /* (end - release, sm) */
+        std::vector<double> res; /* k_mv_r: resident, relative to its release */
+        for (auto &e : ce) {
+            if ((int)((e.second >> 48) & 0x7FFF) != kind) continue;
+            int i = (int)(std::upper_bound(ev.begin(), ev.end(), std::make_pair(e.first, ~0ull)) - ev.begin()) - 1;
+            if (i < 0 || i + 1 >= nk) continue;
+            inst[i].push_back({(double)(e.first - ev[i].first) / 1e3, (int)((e.second >> 32) & 0xFFFF)});
+            if (kind == 5) continue;
+            unsigned long long tr = 0; /* the same CTA's last "resident" before this end */
+            for (auto &r : ce)
+                if ((int)((r.second >> 48) & 0x7FFF) == kind - 1 && (r.second & 0xFFFFFFFFull) == (e.second & 0xFFFFFFFFull) &&
+                    r.first <= e.first && r.first > tr)
+                    tr = r.first;
+            if (tr) res.push_back(((double)tr - (double)ev[i].first) / 1e3);
+        }
+        if (!res.empty()) {
+            std::sort(res.begin(), res.end());
+            printf("    CTA residency, %s: %zu CTAs, us after the release: min %.2f, median %.2f, p90 %.2f, max %.2f\n",
+                   name[kind], res.size(), res.front(), res[res.size() / 2], res[res.size() * 9 / 10], res.back());
+        }
+        double sum_k = 0, sum_min = 0, sum_med = 0, sum_max = 0, sum_lag = 0;
+        int n = 0;
+        std::vector<double> sm_a(256, 0), sm_b(256, 0);
+        std::vector<int> cn_a(256, 0), cn_b(256, 0);
+        for (int i = 0; i < nk; i++) {
+            auto &v = inst[i];
+            if (v.size() < 16) continue;
+            std::vector<double> t;
+            for (auto &x : v) t.push_back(x.first);
+            std::sort(t.begin(), t.end());
+            const double med = t[t.size() / 2];
+            sum_k += (double)(ev[i + 1].first - ev[i].first) / 1e3;
+            sum_min += t.front(), sum_med += med, sum_max += t.back();
+            sum_lag += (double)(ev[i + 1].first - ev[i].first) / 1e3 - t.back();
+            for (auto &x : v) {
+                if (n & 1) sm_b[x.second] += x.first - med, cn_b[x.second]++;
+                else sm_a[x.second] += x.first - med, cn_a[x.second]++;
+            }
+            n++;
+        }
+        if (!n) continue;
+        printf("    CTA ends, %s: %d launches, %zu..; us after the release: kernel %.2f, first end %.2f, median %.2f, "
+               "last %.2f, next release %.2f after the last\\n",
+               name[kind], n, ce.size(), sum_k / n, sum_min / n, sum_med / n, sum_max / n, sum_lag / n);
+        /* per SM: mean lateness against the launch's median, from even and odd launches */
+        std::vector<std::pair<double, int>> sm;
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+        int m = 0;
+        for (int k = 0; k < 256; k++) {
+            if (!cn_a[k] || !cn_b[k]) continue;
+            const double a = sm_a[k] / cn_a[k], b = sm_b[k] / cn_b[k];
+            sa += a, sb += b, saa += a * a, sbb += b * b, sab += a * b, m++;
+            sm.push_back({(sm_a[k] + sm_b[k]) / (cn_a[k] + cn_b[k]), k});
+        }
+        if (m < 3) continue;
+        const double cov = sab / m - sa / m * sb / m, va = saa / m - sa / m * sa / m, vb = sbb / m - sb / m * sb / m;
+        std::sort(sm.begin(), sm.end());
+        printf("      per SM (%d): mean lateness %.2f .. %.2f us, split-half correlation %.2f; latest:", m,
+               sm.front().first, sm.back().first, cov / sqrt(va * vb + 1e-30));
+        for (int k = (int)sm.size() - 1; k >= 0 && k >= (int)sm.size() - 8; k--) printf(" sm%d %+.2f", sm[k].second, sm[k].first);
+        printf("; earliest:");
+        for (int k = 0; k < 8 && k < (int)sm.size(); k++) printf(" sm%d %+.2f", sm[k].second, sm[k].first);
+        printf("\\n");
+    }
+}
+#endif
 }
 
 static uint64_t rng = 0x1234567;
@@ -415,8 +495,9 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         /* the decode graph once more at position 100 with the kernel timeline
          * on: when each kernel's dependency wait returned (common.cuh) */
         unsigned long long *tb = NULL;
-        CK(cudaMalloc(&tb, 8192 * 8));
-        CK(cudaMemset(tb, 0, 8192 * 8));
+        const size_t tw = 2 + 2 * (size_t)TRACE_CAP;
+        CK(cudaMalloc(&tb, tw * 8));
+        CK(cudaMemset(tb, 0, tw * 8));
         cu_trace_set(tb);
         int32_t p = 100, id = 5, got;
         be->iface->upload(be, m.ids, &id, 4);
@@ -424,10 +505,19 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         fake_forward(be, m, 1, true, p + 1);
         be->iface->download(be, &got, m.amax, 4);
         cu_trace_set(NULL);
-        std::vector<unsigned long long> h(8192);
-        CK(cudaMemcpy(h.data(), tb, 8192 * 8, cudaMemcpyDeviceToHost));
+        std::vector<unsigned long long> h(tw);
+        CK(cudaMemcpy(h.data(), tb, tw * 8, cudaMemcpyDeviceToHost));
         cudaFree(tb);
-        int nk = (int)(h[0] < 4095 ? h[0] : 4095);
+        const int nall = (int)(h[0] < TRACE_CAP ? h[0] : TRACE_CAP);
+        std::vector<unsigned long long> hk(2); /* the kernel releases only; per-CTA events apart */
+        std::vector<std::pair<unsigned long long, unsigned long long>> ce;
+        for (int i = 0; i < nall; i++) {
+            if (h[3 + 2 * i] >> 63) ce.push_back({h[2 + 2 * i], h[3 + 2 * i]});
+            else hk.push_back(h[2 + 2 * i]), hk.push_back(h[3 + 2 * i]);
+        }
+        if (h[0] > TRACE_CAP) printf("    (trace buffer full: %llu events)\n", h[0]);
+        h.swap(hk);
+        int nk = (nall - (int)ce.size());
         /* by signature: how long after the previous kernel's release this
          * one was released (= the previous kernel's time on the critical path) */
         std::vector<std::pair<unsigned long long, std::pair<double, int>>> sig;
@@ -454,6 +544,7 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         for (int i = 2 + per; i < 2 + 2 * per && i < nk; i++)
             printf(" %llu:%.2f", ev[i].second >> 32, (double)(ev[i].first - ev[i - 1].first) / 1e3);
         printf("\n");
+        cta_spread(ev, ce);
     }
 #endif
     {

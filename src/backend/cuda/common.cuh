@@ -387,7 +387,9 @@ static inline void cu_weight_parts(const ig_weight *w, const uint8_t **q, const 
  * file, cu_trace_set), thread 0 of CTA 0 of every kernel records when its
  * dependency wait returned, i.e. when the kernel before it finished: t[0]
  * counts, then (time ns, grid << 32 | block) pairs. Off, it costs nothing;
- * on, the test sits on every kernel's critical path (~3% of decode). */
+ * on, the test sits on every kernel's critical path (~3% of decode).
+ * Events with bit 63 set are per-CTA (trace_cta): which SM, when. */
+#define TRACE_CAP 65535 /* events; the buffer is 2 + 2 * TRACE_CAP words */
 #ifdef INGOT_CUDA_TRACE
 static __constant__ unsigned long long *c_trace;
 /* One event with signature sig (any thread). */
@@ -397,7 +399,13 @@ static __device__ __forceinline__ void trace_stamp(unsigned long long sig) {
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     unsigned long long i = atomicAdd(tb, 1ull);
-    if (i < 4095) tb[2 + 2 * i] = t, tb[3 + 2 * i] = sig;
+    if (i < TRACE_CAP) tb[2 + 2 * i] = t, tb[3 + 2 * i] = sig;
+}
+/* A CTA-level event (thread 0 calls): kind, the SM it runs on, its index. */
+static __device__ __forceinline__ void trace_cta(unsigned kind) {
+    unsigned sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    trace_stamp((1ull << 63) | ((unsigned long long)kind << 48) | ((unsigned long long)sm << 32) | blockIdx.x);
 }
 static __device__ __forceinline__ void trace_point() {
     if (threadIdx.x | blockIdx.x | blockIdx.y | blockIdx.z) return;
@@ -409,11 +417,12 @@ void cu_trace_set_matvec(void *p);
 void cu_trace_set_matmul(void *p);
 void cu_trace_set_norm(void *p);
 void cu_trace_set_attention(void *p);
-/* All of them: p = device buffer of 8192 u64, zeroed (NULL: off). */
+/* All of them: p = device buffer of 2 + 2 * TRACE_CAP u64, zeroed (NULL: off). */
 void cu_trace_set(void *p);
 #else
 static __device__ __forceinline__ void trace_point() {}
 static __device__ __forceinline__ void trace_stamp(unsigned long long) {}
+static __device__ __forceinline__ void trace_cta(unsigned) {}
 #define CU_TRACE_SETTER(name)
 #endif
 
