@@ -76,8 +76,8 @@ static void cta_spread(const tev &ev, const tev &ce) {
             n++;
         }
         if (!n) continue;
-        printf("    CTA ends, %s: %d launches, %zu..; us after the release: kernel %.2f, first end %.2f, median %.2f, "
-               "last %.2f, next release %.2f after the last\\n",
+        printf("    CTA ends, %s: %d launches (%zu CTA events in the step); us after the release: kernel %.2f, first end %.2f, median %.2f, "
+               "last %.2f, next release %.2f after the last\n",
                name[kind], n, ce.size(), sum_k / n, sum_min / n, sum_med / n, sum_max / n, sum_lag / n);
         /* per SM: mean lateness against the launch's median, from even and odd launches */
         std::vector<std::pair<double, int>> sm;
@@ -97,7 +97,7 @@ static void cta_spread(const tev &ev, const tev &ce) {
         for (int k = (int)sm.size() - 1; k >= 0 && k >= (int)sm.size() - 8; k--) printf(" sm%d %+.2f", sm[k].second, sm[k].first);
         printf("; earliest:");
         for (int k = 0; k < 8 && k < (int)sm.size(); k++) printf(" sm%d %+.2f", sm[k].second, sm[k].first);
-        printf("\\n");
+        printf("\n");
     }
 }
 #endif
