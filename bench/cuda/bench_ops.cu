@@ -10,6 +10,7 @@
  * counts the weight bytes only, against a measured device-to-device copy.
  */
 #include <algorithm>
+#include <map>
 #include <string>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 extern "C" {
 #include "quant/quant.h"
+}
 
 #ifdef INGOT_CUDA_TRACE
 typedef std::vector<std::pair<unsigned long long, unsigned long long>> tev;
@@ -29,7 +31,7 @@ typedef std::vector<std::pair<unsigned long long, unsigned long long>> tev;
  * last 264 CTAs done. For each kind of "done": how the CTAs' ends spread
  * within a launch, and whether the late SMs are the same ones every time
  * (split-half correlation of each SM's mean lateness). */
-static void cta_spread(const tev &ev, const tev &ce) {
+static void cta_spread(const tev &ev, const tev &ce) { /* both sorted by time */
     const int nk = (int)ev.size();
     if (ce.empty() || nk < 2) return;
     const char *name[6] = {"", "", "wo (k_mv_r)", "", "down (k_mv_r + SwiGLU)", "multi-wave products, last 264 CTAs"};
@@ -37,18 +39,18 @@ static void cta_spread(const tev &ev, const tev &ce) {
         /* group the done events by the release interval they fall in */
         std::vector<std::vector<std::pair<double, int>>> inst(nk); /* (end - release, sm) */
         std::vector<double> res; /* k_mv_r: resident, relative to its release */
+        std::map<unsigned, std::vector<unsigned long long>> born; /* block -> "resident" times, sorted as ce is */
+        for (auto &r : ce)
+            if (kind < 5 && (int)((r.second >> 48) & 0x7FFF) == kind - 1) born[(unsigned)r.second].push_back(r.first);
         for (auto &e : ce) {
             if ((int)((e.second >> 48) & 0x7FFF) != kind) continue;
             int i = (int)(std::upper_bound(ev.begin(), ev.end(), std::make_pair(e.first, ~0ull)) - ev.begin()) - 1;
             if (i < 0 || i + 1 >= nk) continue;
             inst[i].push_back({(double)(e.first - ev[i].first) / 1e3, (int)((e.second >> 32) & 0xFFFF)});
-            if (kind == 5) continue;
-            unsigned long long tr = 0; /* the same CTA's last "resident" before this end */
-            for (auto &r : ce)
-                if ((int)((r.second >> 48) & 0x7FFF) == kind - 1 && (r.second & 0xFFFFFFFFull) == (e.second & 0xFFFFFFFFull) &&
-                    r.first <= e.first && r.first > tr)
-                    tr = r.first;
-            if (tr) res.push_back(((double)tr - (double)ev[i].first) / 1e3);
+            auto b = born.find((unsigned)e.second); /* the same CTA's last "resident" before this end */
+            if (b == born.end()) continue;
+            auto j = std::upper_bound(b->second.begin(), b->second.end(), e.first);
+            if (j != b->second.begin()) res.push_back(((double)*(j - 1) - (double)ev[i].first) / 1e3);
         }
         if (!res.empty()) {
             std::sort(res.begin(), res.end());
@@ -101,7 +103,6 @@ static void cta_spread(const tev &ev, const tev &ce) {
     }
 }
 #endif
-}
 
 static uint64_t rng = 0x1234567;
 static uint64_t nx() {
@@ -510,11 +511,12 @@ static void bench_model(ig_backend *be, double bw, uint32_t t, bool q4km, const 
         cudaFree(tb);
         const int nall = (int)(h[0] < TRACE_CAP ? h[0] : TRACE_CAP);
         std::vector<unsigned long long> hk(2); /* the kernel releases only; per-CTA events apart */
-        std::vector<std::pair<unsigned long long, unsigned long long>> ce;
+        tev ce;
         for (int i = 0; i < nall; i++) {
             if (h[3 + 2 * i] >> 63) ce.push_back({h[2 + 2 * i], h[3 + 2 * i]});
             else hk.push_back(h[2 + 2 * i]), hk.push_back(h[3 + 2 * i]);
         }
+        std::sort(ce.begin(), ce.end());
         if (h[0] > TRACE_CAP) printf("    (trace buffer full: %llu events)\n", h[0]);
         h.swap(hk);
         int nk = (nall - (int)ce.size());
