@@ -26,24 +26,29 @@ extern "C" {
 
 #ifdef INGOT_CUDA_TRACE
 typedef std::vector<std::pair<unsigned long long, unsigned long long>> tev;
-/* Per-CTA events of one decode step (common.cuh trace_cta): kinds 1/2 =
- * wo resident/done, 3/4 = down resident/done, 5 = a multi-wave product's
- * last 264 CTAs done. For each kind of "done": how the CTAs' ends spread
- * within a launch, and whether the late SMs are the same ones every time
- * (split-half correlation of each SM's mean lateness). */
+#define STR2(x) #x
+#define STR(x) STR2(x)
+static int trc_kind(unsigned long long sig) { return (int)((sig >> 48) & 0x7FFF); }
+/* Per-CTA events of one decode step (common.cuh trace_cta). For each kind
+ * of "done": how the CTAs' ends spread within a launch, and whether the
+ * late SMs are the same ones every time (split-half correlation of each
+ * SM's mean lateness); for wo and down also when the CTAs became resident. */
 static void cta_spread(const tev &ev, const tev &ce) { /* both sorted by time */
     const int nk = (int)ev.size();
     if (ce.empty() || nk < 2) return;
-    const char *name[6] = {"", "", "wo (k_mv_r)", "", "down (k_mv_r + SwiGLU)", "multi-wave products, last 264 CTAs"};
-    for (int kind = 2; kind <= 5; kind += (kind == 2 ? 2 : 1)) {
+    for (int kind : {(int)TRC_WO_OUT, (int)TRC_DOWN_OUT, (int)TRC_TAIL_OUT}) {
+        const char *name = kind == TRC_WO_OUT     ? "wo (k_mv_r)"
+                           : kind == TRC_DOWN_OUT ? "down (k_mv_r + SwiGLU)"
+                                                  : "multi-wave products, last " STR(TRACE_TAIL) " CTAs";
+        const int born_kind = kind == TRC_WO_OUT ? TRC_WO_IN : kind == TRC_DOWN_OUT ? TRC_DOWN_IN : 0;
         /* group the done events by the release interval they fall in */
         std::vector<std::vector<std::pair<double, int>>> inst(nk); /* (end - release, sm) */
         std::vector<double> res; /* k_mv_r: resident, relative to its release */
         std::map<unsigned, std::vector<unsigned long long>> born; /* block -> "resident" times, sorted as ce is */
         for (auto &r : ce)
-            if (kind < 5 && (int)((r.second >> 48) & 0x7FFF) == kind - 1) born[(unsigned)r.second].push_back(r.first);
+            if (born_kind && trc_kind(r.second) == born_kind) born[(unsigned)r.second].push_back(r.first);
         for (auto &e : ce) {
-            if ((int)((e.second >> 48) & 0x7FFF) != kind) continue;
+            if (trc_kind(e.second) != kind) continue;
             int i = (int)(std::upper_bound(ev.begin(), ev.end(), std::make_pair(e.first, ~0ull)) - ev.begin()) - 1;
             if (i < 0 || i + 1 >= nk) continue;
             inst[i].push_back({(double)(e.first - ev[i].first) / 1e3, (int)((e.second >> 32) & 0xFFFF)});
@@ -55,7 +60,7 @@ static void cta_spread(const tev &ev, const tev &ce) { /* both sorted by time */
         if (!res.empty()) {
             std::sort(res.begin(), res.end());
             printf("    CTA residency, %s: %zu CTAs, us after the release: min %.2f, median %.2f, p90 %.2f, max %.2f\n",
-                   name[kind], res.size(), res.front(), res[res.size() / 2], res[res.size() * 9 / 10], res.back());
+                   name, res.size(), res.front(), res[res.size() / 2], res[res.size() * 9 / 10], res.back());
         }
         double sum_k = 0, sum_min = 0, sum_med = 0, sum_max = 0, sum_lag = 0;
         int n = 0;
@@ -80,7 +85,7 @@ static void cta_spread(const tev &ev, const tev &ce) { /* both sorted by time */
         if (!n) continue;
         printf("    CTA ends, %s: %d launches (%zu CTA events in the step); us after the release: kernel %.2f, first end %.2f, median %.2f, "
                "last %.2f, next release %.2f after the last\n",
-               name[kind], n, ce.size(), sum_k / n, sum_min / n, sum_med / n, sum_max / n, sum_lag / n);
+               name, n, ce.size(), sum_k / n, sum_min / n, sum_med / n, sum_max / n, sum_lag / n);
         /* per SM: mean lateness against the launch's median, from even and odd launches */
         std::vector<std::pair<double, int>> sm;
         double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;

@@ -390,6 +390,10 @@ static inline void cu_weight_parts(const ig_weight *w, const uint8_t **q, const 
  * on, the test sits on every kernel's critical path (~3% of decode).
  * Events with bit 63 set are per-CTA (trace_cta): which SM, when. */
 #define TRACE_CAP 65535 /* events; the buffer is 2 + 2 * TRACE_CAP words */
+/* trace_cta kinds: a residual product's CTA resident / done (wo, down), and
+ * one of the last TRACE_TAIL CTAs of a multi-wave product done */
+enum { TRC_WO_IN = 1, TRC_WO_OUT, TRC_DOWN_IN, TRC_DOWN_OUT, TRC_TAIL_OUT };
+#define TRACE_TAIL 264 /* two per SM on H100 */
 #ifdef INGOT_CUDA_TRACE
 static __constant__ unsigned long long *c_trace;
 /* One event with signature sig (any thread). */

@@ -206,7 +206,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB :
     int row, di;
     const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     mv_row<T, NC, EPI>(p, d, row);
-    if (threadIdx.x == 0 && blockIdx.x + 264 >= gridDim.x) trace_cta(5); /* last CTAs done (trace builds) */
+    if (threadIdx.x == 0 && blockIdx.x + TRACE_TAIL >= gridDim.x) trace_cta(TRC_TAIL_OUT); /* last CTAs done (trace builds) */
 }
 
 /* One token, two weight types in one launch: descriptors [0, nd1) are T1,
@@ -221,7 +221,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, (mvq<T1>::MINB) < (mvq<T
     const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, row);
     else mv_row<T2, 1, EPI>(p, d, row);
-    if (threadIdx.x == 0 && blockIdx.x + 264 >= gridDim.x) trace_cta(5); /* last CTAs done (trace builds) */
+    if (threadIdx.x == 0 && blockIdx.x + TRACE_TAIL >= gridDim.x) trace_cta(TRC_TAIL_OUT); /* last CTAs done (trace builds) */
 }
 
 bool cu_mv_pair_ok(uint32_t t1, uint32_t t2) {
@@ -304,7 +304,7 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
     extern __shared__ __align__(16) uint8_t smr[];
     __shared__ float sv[32];
     pdl_trigger();
-    if (threadIdx.x == 0) trace_cta(GLU ? 3 : 1); /* resident (trace builds) */
+    if (threadIdx.x == 0) trace_cta(GLU ? TRC_DOWN_IN : TRC_WO_IN); /* resident (trace builds) */
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = blockIdx.x, cols = p.cols;
     const mv_desc *d = &p.d[0];
     const int nb = cols / Q::QK, ntask = nb * Q::TPB;
@@ -386,7 +386,7 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
             }
         }
     }
-    if (threadIdx.x == 0) trace_cta(GLU ? 4 : 2); /* done (trace builds) */
+    if (threadIdx.x == 0) trace_cta(GLU ? TRC_DOWN_OUT : TRC_WO_OUT); /* done (trace builds) */
 }
 
 /* ---- one token, weights staged through shared memory ------------------
