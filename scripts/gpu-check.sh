@@ -23,6 +23,8 @@
 # GPU_CHECK_BUILD_AB='cmake args;...': more bench_cuda_ops builds, one per
 # ';'-separated set (e.g. -DCMAKE_CUDA_FLAGS=-DSOME_MACRO=1), their model
 # benches alternated with this build's, three rounds (bench_build_ab.log).
+# GPU_CHECK_BASE=file.tgz: a base source tree built too, its model bench
+# and `ingot bench` beside this build's (see the A/B block below).
 # GPU_CHECK_NCU_OPS=regex: the same for kernels matching regex in
 # bench_cuda_ops' 7B model (no model files needed), with warp-stall
 # sampling per source line, ncu-ops.csv.
@@ -104,8 +106,8 @@ if [ $build_rc -eq 0 ]; then
         "$B/bench_cuda_ops" 2 model > "$OUT/ncu-ops.csv" 2>"$OUT/ncu-ops.err"
       echo "ncu ops ($GPU_CHECK_NCU_OPS) rc=$? ($(( $(date +%s) - t0 ))s)"
     fi
-    if [ -n "${GPU_CHECK_BUILD_AB:-}" ]; then
-      IFS=';' read -ra BLD <<< "$GPU_CHECK_BUILD_AB"
+    if [ -n "${GPU_CHECK_BUILD_AB:-}" ] || [ -n "${GPU_CHECK_BASE:-}" ]; then
+      IFS=';' read -ra BLD <<< "${GPU_CHECK_BUILD_AB:-}"
       dirs=("$B")
       for j in "${!BLD[@]}"; do
         { cmake -S . -B "$B-ab$j" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 ${BLD[$j]} &&
@@ -113,6 +115,18 @@ if [ $build_rc -eq 0 ]; then
         echo "build ab$j (${BLD[$j]}) rc=$? ($(( $(date +%s) - t0 ))s)"
         dirs+=("$B-ab$j")
       done
+      # GPU_CHECK_BASE=file.tgz: another source tree (e.g. `git archive
+      # --format=tar.gz -o base.tgz HEAD`, left untracked so the device
+      # tool carries it): its bench_cuda_ops and ingot join the A/B
+      if [ -n "${GPU_CHECK_BASE:-}" ]; then
+        rm -rf "$B-base-src" && mkdir -p "$B-base-src" && tar xzf "$GPU_CHECK_BASE" -C "$B-base-src" &&
+          { grep -q 'cuda/cuda.cmake' "$B-base-src/CMakeLists.txt" ||
+            echo 'include(${PROJECT_SOURCE_DIR}/src/backend/cuda/cuda.cmake OPTIONAL)' >> "$B-base-src/CMakeLists.txt"; } &&
+          { cmake -S "$B-base-src" -B "$B-base" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 &&
+            cmake --build "$B-base" -j16 --target bench_cuda_ops ingot_cli; } > "$OUT/build-base.log" 2>&1
+        echo "build base ($GPU_CHECK_BASE) rc=$? ($(( $(date +%s) - t0 ))s)"
+        dirs+=("$B-base")
+      fi
       for r in 1 2 3; do
         for b in "${dirs[@]}"; do
           echo "== $b" >> "$OUT/bench_build_ab.log"
@@ -148,6 +162,11 @@ if [ $build_rc -eq 0 ] && [ -z "${GPU_CHECK_NO_MODELS:-}" ]; then
   timeout 400 "$B/ingot" bench --backend cuda -p 512 -n 128 -r 3 \
     -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" > "$OUT/ingot-bench.md" 2>"$OUT/ingot-bench.err"
   echo "ingot bench rc=$? ($(( $(date +%s) - t0 ))s)"
+  if [ -x "$B-base/ingot" ]; then
+    timeout 400 "$B-base/ingot" bench --backend cuda -p 512 -n 128 -r 3 \
+      -m "$M/llama2-7b-Q4_0.gguf" -m "$M/llama2-7b-Q4_K_M.gguf" > "$OUT/ingot-bench-base.md" 2>&1
+    echo "ingot bench (base) rc=$? ($(( $(date +%s) - t0 ))s)"
+  fi
   # what `ingot run` streams: default sampling (top-k on the device) and greedy
   for t in Q4_0 Q4_K_M; do
     for smp in "--seed 1" "--seed 1 INGOT_CUDA_NO_TOPK=1" "--temp 0"; do
@@ -192,6 +211,7 @@ for f in "$OUT"/test*.log; do
 done
 [ -f "$OUT/bench.log" ] && cat "$OUT/bench.log"
 [ -f "$OUT/ingot-bench.md" ] && { cat "$OUT/ingot-bench.md"; tail -3 "$OUT/ingot-bench.err"; }
+[ -f "$OUT/ingot-bench-base.md" ] && { echo "--- base ($GPU_CHECK_BASE)"; grep -E "^\| " "$OUT/ingot-bench-base.md"; }
 [ -f "$OUT/ingot-run.txt" ] && cat "$OUT/ingot-run.txt"
 [ -f "$OUT/trace.log" ] && grep -A12 "decode timeline" "$OUT/trace.log"
 [ -f "$OUT/trace_ab.log" ] && { echo "--- timeline with $GPU_CHECK_TRACE_AB"; grep -A12 "decode timeline" "$OUT/trace_ab.log"; }

@@ -551,6 +551,9 @@ static __device__ __forceinline__ float bf2f(uint16_t h) {
 static __device__ __forceinline__ uint16_t ld16(const uint8_t *p) {
     return *(const uint16_t *)p;
 }
+static __device__ __forceinline__ uint32_t ld32(const uint8_t *p) {
+    return *(const uint32_t *)p;
+}
 /* A 32-bit word from a 2-byte aligned address. */
 static __device__ __forceinline__ uint32_t ld32_a2(const uint8_t *p) {
     const uint16_t *h = (const uint16_t *)p;
@@ -566,6 +569,27 @@ static __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int
         *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
         *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
     }
+}
+/* q4_K's 12 scale bytes as the GPU keeps them (repacked at upload): the
+ * 24 bits of sub-block pair c (scale 2c, scale 2c+1, min 2c, min 2c+1, 6
+ * bits each) are byte c of words 1, 2, 3 of the header. A decode lane
+ * gathers its pair with two byte permutes whose selectors are linear in c,
+ * instead of the file format's split fields (bench/cuda/NOTES.md v18). */
+static __host__ __device__ __forceinline__ void k4_pack(const uint8_t *in, uint8_t *out) {
+    for (int c = 0; c < 4; c++) {
+        uint32_t f[4];
+        for (int h = 0; h < 2; h++) {
+            const int j = 2 * c + h;
+            if (j < 4) f[h] = in[j] & 63, f[2 + h] = in[j + 4] & 63;
+            else f[h] = (in[j + 4] & 0xF) | ((in[j - 4] >> 6) << 4), f[2 + h] = (in[j + 4] >> 4) | ((in[j] >> 6) << 4);
+        }
+        const uint32_t v = f[0] | f[1] << 6 | f[2] << 12 | f[3] << 18;
+        out[c] = (uint8_t)v, out[4 + c] = (uint8_t)(v >> 8), out[8 + c] = (uint8_t)(v >> 16);
+    }
+}
+/* Pair c's 24 bits from the packed words y, z, w (bits 24..31: garbage). */
+static __device__ __forceinline__ uint32_t k4_pair(uint32_t y, uint32_t z, uint32_t w, int c) {
+    return __byte_perm(__byte_perm(y, z, 0x40u + 0x11u * c), w, 0x410u + 0x100u * c);
 }
 /* q3_K signed 6-bit scale k (0..15) from its 12 scale bytes. */
 static __device__ __forceinline__ int k3_scale(const uint8_t *s, int k) {
@@ -630,12 +654,19 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
     } break;
     case IG_TYPE_Q4_K:
     case IG_TYPE_Q5_K: {
-        /* q4_K: the 16 header bytes are the S part, qs the Q part */
+        /* q4_K: the 16 header bytes are the S part (scales repacked,
+         * k4_pack), qs the Q part; q5_K: the file's block */
         bool five = t == IG_TYPE_Q5_K;
         const uint8_t *hd = five ? q : s;
         float d = h2f(ld16(hd)), dmin = h2f(ld16(hd + 2));
         int c = k0 >> 6, r = k0 & 63, l = r & 31, hi = r >> 5, sc, m;
-        k4_scale_min(hd + 4, 2 * c + hi, &sc, &m);
+        if (five) {
+            k4_scale_min(hd + 4, 2 * c + hi, &sc, &m);
+        } else {
+            const uint32_t v = k4_pair(ld32(hd + 4), ld32(hd + 8), ld32(hd + 12), c) >> (6 * hi);
+            sc = v & 63;
+            m = (v >> 12) & 63;
+        }
         float dl = d * (float)sc, ml = dmin * (float)m;
         const uint8_t *qs = q + (five ? 48 : 0) + 32 * c;
 #pragma unroll
@@ -697,8 +728,9 @@ bool cu_mv_att_ok(const mv_batch *b);
 void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */
 void cu_mv_init(cuda_ctx *c);
+/* Upload: file blocks into the Q and S parts; k4: q4_K (k4_pack). */
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
-               qlayout L, int nb_row);
+               qlayout L, int nb_row, bool k4);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
 bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
                   int n);

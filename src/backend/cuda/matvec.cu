@@ -120,6 +120,13 @@ static __device__ __forceinline__ void mv_finish(const mv_params &p, const mv_de
     if (d->out2) d->out2[o] = d->res[o] + v;
 }
 
+/* Task t's place in its block, t % TPB. The same for every task of a lane
+ * (t = lane + 32k): written as the lane's, q4_K's byte selectors stay out
+ * of the loops; q6_K's would spill at 64 registers, so the others keep t. */
+template <int T> static __device__ __forceinline__ int mv_sub(int t) {
+    return (T == IG_TYPE_Q4_K ? (int)(threadIdx.x & 31) : t) % mvq<T>::TPB;
+}
+
 /* Two register sets of U tasks each: the next set's loads are in flight
  * while the current one is multiplied. The first set is requested before
  * pdl_wait(), i.e. while the previous kernel may still be running: weights
@@ -131,7 +138,7 @@ static __device__ __forceinline__ void mv_load(typename mvq<T>::W *w, const uint
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, t % Q::TPB);
+        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t));
     }
 }
 template <int T, int NC>
@@ -146,7 +153,7 @@ static __device__ __forceinline__ void mv_dot(const typename mvq<T>::W *w, const
 #pragma unroll
             for (int c = 0; c < NC; c++)
                 if (c < p.n)
-                    acc[c] += Q::dot(w[u], p.xq + (size_t)c * qs, p.ds + (size_t)c * dss, t / Q::TPB, t % Q::TPB);
+                    acc[c] += Q::dot(w[u], p.xq + (size_t)c * qs, p.ds + (size_t)c * dss, t / Q::TPB, mv_sub<T>(t));
         }
     }
 }
@@ -246,7 +253,7 @@ static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, c
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, t % Q::TPB);
+        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, mv_sub<T>(t));
     }
 }
 
@@ -452,8 +459,8 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
             const int b0 = s * SB, nt = (nb - b0 < SB ? nb - b0 : SB) * Q::TPB;
 #pragma unroll 2
             for (int t = lane; t < nt; t += 32) {
-                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, t % Q::TPB);
-                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, t % Q::TPB);
+                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t));
+                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, mv_sub<T>(t));
             }
             __syncwarp(); /* the slot is refilled next */
             mvs_fill<T>(sm[w][s % NST], Qr, Sr, s + NST, nb, lane);
@@ -827,7 +834,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
 
 static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ dsp,
                                 const uint8_t *__restrict__ src, size_t blk0, size_t nblk, int bs, int qo,
-                                int qn, int nb, size_t srow) {
+                                int qn, int nb, size_t srow, bool k4) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nblk) return;
     const uint8_t *s = src + i * bs;
@@ -837,13 +844,14 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
     int j = 0;
     for (int k = 0; k < qo; k++) o[j++] = s[k];
     for (int k = qo + qn; k < bs; k++) o[j++] = s[k];
+    if (k4) k4_pack(s + 4, o + 4);
 }
 
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
-               qlayout L, int nb_row) {
+               qlayout L, int nb_row, bool k4) {
     if (!nblk) return;
     k_repack<<<(unsigned)((nblk + 255) / 256), 256, 0, c->stream>>>(dq, ds, src, blk0, nblk, L.bs, L.qo, L.qn,
-                                                                      nb_row, ql_srow(L, (int64_t)nb_row * L.qk));
+                                                                      nb_row, ql_srow(L, (int64_t)nb_row * L.qk), k4);
     CU_LAUNCHED(c);
 }
 

@@ -24,6 +24,12 @@ template <bool G> static __device__ __forceinline__ int4 ldw(const uint8_t *p) {
 }
 static __device__ __forceinline__ int4 ldx(const int8_t *p) { return *(const int4 *)p; }
 static __device__ __forceinline__ int dp4(int a, int b, int c) { return __dp4a(a, b, c); }
+/* dp4a of unsigned bytes (a) and signed bytes (b). */
+static __device__ __forceinline__ int dp4us(uint32_t a, int b, int c) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
 static __device__ __forceinline__ int sum4(int4 x) {
     return dp4(0x01010101, x.w, dp4(0x01010101, x.z, dp4(0x01010101, x.y, dp4(0x01010101, x.x, 0))));
 }
@@ -242,11 +248,14 @@ template <int TK> struct mvq45 {
 };
 template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
 
-/* Q part: qs[128]; S part: d, dmin, scales[12] (common.cuh). A task is 16
- * bytes of qs (half of a sub-block pair), so a warp's loads of Q are 512
- * contiguous bytes as for q4_0; the header is one 16-byte load that the
- * block's 8 lanes share. The min term (whole 32-blocks) goes with the
- * first half. */
+/* Q part: qs[128]; S part: d, dmin, then the 12 scale bytes repacked at
+ * upload (common.cuh, k4_pack). A task is 16 bytes of qs (half of a
+ * sub-block pair c), so a warp's loads of Q are 512 contiguous bytes as for
+ * q4_0; the header is one 16-byte load that the block's 8 lanes share. A
+ * lane's c and half are the same for all its tasks (t = lane % 8, mv_sub),
+ * so the byte selectors need no table. Each half takes one sub-block's min
+ * term (whole 32-blocks): no lane idles through the other's. The high
+ * nibbles are dotted in place (16x, unsigned bytes) instead of shifted. */
 template <> struct mvq<IG_TYPE_Q4_K> {
     enum { QK = 256, TPB = 8, QN = 128, SN = 16, U = 2, MINB = 8 };
     struct W { int4 q, hdr; };
@@ -254,17 +263,23 @@ template <> struct mvq<IG_TYPE_Q4_K> {
         return {ldw<G>(Q + (size_t)b * QN + 16 * t), ldw<G>(S + (size_t)b * SN)};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
-        const int j = t >> 1, half = t & 1;
-        const int8_t *x = xq + b * 256 + 64 * j + 16 * half;
-        const int s1 = dot4(and_shift(w.q, 0, M4), ldx(x), 0);
-        const int s2 = dot4(and_shift(w.q, 4, M4), ldx(x + 32), 0);
-        uint32_t sc, mn;
-        k4_sm2(w.hdr, j, &sc, &mn);
-        const float2 d0 = ds[b * 8 + 2 * j], d1 = ds[b * 8 + 2 * j + 1];
+        const int c = t >> 1, half = t & 1;
+        const int8_t *x = xq + (256 * (unsigned)b + 64 * c + 16 * half);
+        const int4 xl = ldx(x), xh = ldx(x + 32);
+        int s1 = dp4(w.q.x & M4, xl.x, 0);
+        s1 = dp4(w.q.y & M4, xl.y, s1);
+        s1 = dp4(w.q.z & M4, xl.z, s1);
+        s1 = dp4(w.q.w & M4, xl.w, s1);
+        int s2 = dp4us((uint32_t)w.q.x & ~M4, xh.x, 0);
+        s2 = dp4us((uint32_t)w.q.y & ~M4, xh.y, s2);
+        s2 = dp4us((uint32_t)w.q.z & ~M4, xh.z, s2);
+        s2 = dp4us((uint32_t)w.q.w & ~M4, xh.w, s2);
+        const uint32_t v = k4_pair(w.hdr.y, w.hdr.z, w.hdr.w, c);
+        const float2 *d8 = ds + (8 * (unsigned)b + 2 * c);
+        const float2 d0 = d8[0], d1 = d8[1];
         const float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
-        float r = dm.x * (d0.x * (float)(s1 * (int)(sc & 0xFF)) + d1.x * (float)(s2 * (int)(sc >> 8)));
-        if (!half) r -= dm.y * (u8f(mn & 0xFF) * d0.y + u8f(mn >> 8) * d1.y);
-        return r;
+        const float r = dm.x * (d0.x * (float)(s1 * (int)(v & 63)) + d1.x * (float)((s2 >> 4) * (int)((v >> 6) & 63)));
+        return r - dm.y * u8f((v >> (12 + 6 * half)) & 63) * (half ? d1.y : d0.y);
     }
 };
 
@@ -285,15 +300,29 @@ template <> struct mvq<IG_TYPE_Q6_K> {
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
         const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
         const int8_t *x = xq + b * 256 + 128 * h + 32 * r + l0;
-        int4 lo = and_shift(w.q, 0, M4), hi = and_shift(w.q, 4, M4);
-        int4 bl = and_shift(w.h, 2 * r, 0x03030303u), bh = and_shift(w.h, 2 * r + 4, 0x03030303u);
-        int4 vl = make_int4(__vsub4(lo.x | (bl.x << 4), 0x20202020), __vsub4(lo.y | (bl.y << 4), 0x20202020),
-                            __vsub4(lo.z | (bl.z << 4), 0x20202020), __vsub4(lo.w | (bl.w << 4), 0x20202020));
-        int4 vh = make_int4(__vsub4(hi.x | (bh.x << 4), 0x20202020), __vsub4(hi.y | (bh.y << 4), 0x20202020),
-                            __vsub4(hi.z | (bh.z << 4), 0x20202020), __vsub4(hi.w | (bh.w << 4), 0x20202020));
+        /* the 6-bit values 0..63 as unsigned bytes; their offset of 32 as
+         * dp4a with bytes of -32 (cheaper than a per-byte subtraction) */
+        const int sl = 4 - 2 * r, sh = 2 * r;
+        const uint32_t vl[4] = {((uint32_t)w.q.x & M4) | (((uint32_t)w.h.x << sl) & 0x30303030u),
+                                ((uint32_t)w.q.y & M4) | (((uint32_t)w.h.y << sl) & 0x30303030u),
+                                ((uint32_t)w.q.z & M4) | (((uint32_t)w.h.z << sl) & 0x30303030u),
+                                ((uint32_t)w.q.w & M4) | (((uint32_t)w.h.w << sl) & 0x30303030u)};
+        const uint32_t vh[4] = {(((uint32_t)w.q.x >> 4) & M4) | (((uint32_t)w.h.x >> sh) & 0x30303030u),
+                                (((uint32_t)w.q.y >> 4) & M4) | (((uint32_t)w.h.y >> sh) & 0x30303030u),
+                                (((uint32_t)w.q.z >> 4) & M4) | (((uint32_t)w.h.z >> sh) & 0x30303030u),
+                                (((uint32_t)w.q.w >> 4) & M4) | (((uint32_t)w.h.w >> sh) & 0x30303030u)};
+        const int4 xl = ldx(x), xh = ldx(x + 64);
+        int s1 = dp4(0xE0E0E0E0, xl.x, dp4us(vl[0], xl.x, 0));
+        s1 = dp4(0xE0E0E0E0, xl.y, dp4us(vl[1], xl.y, s1));
+        s1 = dp4(0xE0E0E0E0, xl.z, dp4us(vl[2], xl.z, s1));
+        s1 = dp4(0xE0E0E0E0, xl.w, dp4us(vl[3], xl.w, s1));
+        int s2 = dp4(0xE0E0E0E0, xh.x, dp4us(vh[0], xh.x, 0));
+        s2 = dp4(0xE0E0E0E0, xh.y, dp4us(vh[1], xh.y, s2));
+        s2 = dp4(0xE0E0E0E0, xh.z, dp4us(vh[2], xh.z, s2));
+        s2 = dp4(0xE0E0E0E0, xh.w, dp4us(vh[3], xh.w, s2));
         const float2 dl = ds[b * 8 + 4 * h + r], dh = ds[b * 8 + 4 * h + r + 2];
-        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)((int8_t)(w.sd & 0xFF) * dot4(vl, ldx(x), 0)) +
-                                              dh.x * (float)((int8_t)(w.sd >> 8) * dot4(vh, ldx(x + 64), 0)));
+        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)((int8_t)(w.sd & 0xFF) * s1) +
+                                              dh.x * (float)((int8_t)(w.sd >> 8) * s2));
     }
 };
 
