@@ -375,7 +375,7 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
             size_t nb = nblk - b0 < sblk ? nblk - b0 : sblk;
             CU_CHECK(c, cudaMemcpyAsync(st, (const uint8_t *)host + b0 * L.bs, nb * L.bs, cudaMemcpyHostToDevice,
                                         c->stream));
-            cu_repack(c, d, d + nblk * L.qn, st, b0, nb, L, (int)(w->cols / L.qk), w->type == IG_TYPE_Q4_K);
+            cu_repack(c, d, d + nblk * L.qn, st, b0, nb, L, (int)(w->cols / L.qk), w->type);
             CU_CHECK(c, cudaStreamSynchronize(c->stream));
         }
         cudaFree(st);

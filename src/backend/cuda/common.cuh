@@ -17,7 +17,9 @@
  * multiples of 16 bytes (q5_K, f32, f16, bf16) keep the file layout.
  * q4_K's Q part is qs alone (the 16 header bytes are S) and q6_K's is ql
  * and qh (scales and d are S): a decode task is 16 bytes of quants, so a
- * warp's loads are contiguous (matvec.cu).
+ * warp's loads are contiguous (matvec.cu). The scales of these two are
+ * also reordered inside their S part (k4_pack, k6_pack) so a decode task
+ * extracts its own with fewer instructions.
  */
 #ifndef INGOT_CUDA_COMMON_CUH
 #define INGOT_CUDA_COMMON_CUH
@@ -587,9 +589,26 @@ static __host__ __device__ __forceinline__ void k4_pack(const uint8_t *in, uint8
         out[c] = (uint8_t)v, out[4 + c] = (uint8_t)(v >> 8), out[8 + c] = (uint8_t)(v >> 16);
     }
 }
+/* Byte permute (PTX prmt: __byte_perm masks the selector first). */
+static __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t s) {
+    uint32_t d;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(s));
+    return d;
+}
 /* Pair c's 24 bits from the packed words y, z, w (bits 24..31: garbage). */
 static __device__ __forceinline__ uint32_t k4_pair(uint32_t y, uint32_t z, uint32_t w, int c) {
-    return __byte_perm(__byte_perm(y, z, 0x40u + 0x11u * c), w, 0x410u + 0x100u * c);
+    return prmt(prmt(y, z, 0x40u + 0x11u * c), w, 0x410u + 0x100u * c);
+}
+/* q6_K's 16 scales as the GPU keeps them (repacked at upload): the two
+ * scales of a decode task (mvq<Q6_K>: groups g and g+2 of a 128-value half
+ * h, 16 positions hf) adjacent, so one 16-bit load gets both. Scale
+ * 8h + 2g + hf of the file goes to k6_pos. */
+static __host__ __device__ __forceinline__ int k6_pos(int i) {
+    const int h = i >> 3, g = (i >> 1) & 3, hf = i & 1;
+    return 8 * h + 4 * (g & 1) + 2 * hf + (g >> 1);
+}
+static __host__ __device__ __forceinline__ void k6_pack(const uint8_t *in, uint8_t *out) {
+    for (int i = 0; i < 16; i++) out[k6_pos(i)] = in[i];
 }
 /* q3_K signed 6-bit scale k (0..15) from its 12 scale bytes. */
 static __device__ __forceinline__ int k3_scale(const uint8_t *s, int k) {
@@ -676,10 +695,10 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
             y[i] = dl * (float)v - ml;
         }
     } break;
-    case IG_TYPE_Q6_K: { /* Q part ql, qh; S part scales, d */
+    case IG_TYPE_Q6_K: { /* Q part ql, qh; S part scales (k6_pack), d */
         float d = h2f(ld16(s + 16));
         int h = k0 >> 7, r = k0 & 127, g = r >> 5, l = r & 31;
-        float dl = d * (float)(int8_t)s[8 * h + (l >> 4) + 2 * g];
+        float dl = d * (float)(int8_t)s[k6_pos(8 * h + 2 * g + (l >> 4))];
         const uint8_t *ql = q + 64 * h + 32 * (g & 1), *qh = q + 128 + 32 * h;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
@@ -728,9 +747,10 @@ bool cu_mv_att_ok(const mv_batch *b);
 void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */
 void cu_mv_init(cuda_ctx *c);
-/* Upload: file blocks into the Q and S parts; k4: q4_K (k4_pack). */
+/* Upload: file blocks of type t into the Q and S parts (q4_K, q6_K:
+ * scales repacked, k4_pack / k6_pack). */
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
-               qlayout L, int nb_row, bool k4);
+               qlayout L, int nb_row, uint32_t t);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
 bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
                   int n);

@@ -834,7 +834,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
 
 static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ dsp,
                                 const uint8_t *__restrict__ src, size_t blk0, size_t nblk, int bs, int qo,
-                                int qn, int nb, size_t srow, bool k4) {
+                                int qn, int nb, size_t srow, uint32_t t) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nblk) return;
     const uint8_t *s = src + i * bs;
@@ -844,14 +844,15 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
     int j = 0;
     for (int k = 0; k < qo; k++) o[j++] = s[k];
     for (int k = qo + qn; k < bs; k++) o[j++] = s[k];
-    if (k4) k4_pack(s + 4, o + 4);
+    if (t == IG_TYPE_Q4_K) k4_pack(s + 4, o + 4);
+    if (t == IG_TYPE_Q6_K) k6_pack(s + 192, o);
 }
 
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
-               qlayout L, int nb_row, bool k4) {
+               qlayout L, int nb_row, uint32_t t) {
     if (!nblk) return;
     k_repack<<<(unsigned)((nblk + 255) / 256), 256, 0, c->stream>>>(dq, ds, src, blk0, nblk, L.bs, L.qo, L.qn,
-                                                                      nb_row, ql_srow(L, (int64_t)nb_row * L.qk), k4);
+                                                                      nb_row, ql_srow(L, (int64_t)nb_row * L.qk), t);
     CU_LAUNCHED(c);
 }
 

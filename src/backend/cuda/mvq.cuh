@@ -275,15 +275,15 @@ template <> struct mvq<IG_TYPE_Q4_K> {
         s2 = dp4us((uint32_t)w.q.z & ~M4, xh.z, s2);
         s2 = dp4us((uint32_t)w.q.w & ~M4, xh.w, s2);
         const uint32_t v = k4_pair(w.hdr.y, w.hdr.z, w.hdr.w, c);
-        const float2 *d8 = ds + (8 * (unsigned)b + 2 * c);
-        const float2 d0 = d8[0], d1 = d8[1];
+        const float4 dd = *(const float4 *)(ds + (8 * (unsigned)b + 2 * c)); /* both blocks' d, d*sum */
+        const float2 d0 = make_float2(dd.x, dd.y), d1 = make_float2(dd.z, dd.w);
         const float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
         const float r = dm.x * (d0.x * (float)(s1 * (int)(v & 63)) + d1.x * (float)((s2 >> 4) * (int)((v >> 6) & 63)));
         return r - dm.y * u8f((v >> (12 + 6 * half)) & 63) * (half ? d1.y : d0.y);
     }
 };
 
-/* Q part: ql[128] qh[64]; S part: scales[16], d (common.cuh). A task is
+/* Q part: ql[128] qh[64]; S part: scales[16] (k6_pack), d. A task is
  * 16 bytes of ql (32 values: groups r and r+2 of one 128-value half, 16
  * positions), so a warp's ql loads are 128 contiguous bytes per block as
  * for q4_K; the 16 qh bytes it needs are shared with the task two over. */
@@ -291,11 +291,11 @@ template <> struct mvq<IG_TYPE_Q6_K> {
     enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
     struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
     template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
-        const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
+        const int h = t >> 2, l0 = 16 * (t & 1);
         const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
-        const int si = 8 * h + 2 * r + (l0 >> 4);
+        /* the task's two scales are adjacent (k6_pack): 2 (t % 8) */
         return {ldw<G>(p + 16 * t), ldw<G>(p + 128 + 32 * h + l0),
-                (uint32_t)s[si] | ((uint32_t)s[si + 4] << 8) | ((uint32_t)ld16(s + 16) << 16)};
+                (uint32_t)ld16(s + 2 * (t & 7)) | ((uint32_t)ld16(s + 16) << 16)};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
         const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
