@@ -218,7 +218,7 @@ done
 for f in "$OUT"/ingot-bench-ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "^\| |GPU memory" "$f"; }
 done
-[ -f "$OUT/bench_build_ab.log" ] && { echo "--- this build vs ab0.. = $GPU_CHECK_BUILD_AB"; cat "$OUT/bench_build_ab.log"; }
+[ -f "$OUT/bench_build_ab.log" ] && { echo "--- this build vs ab0.. = ${GPU_CHECK_BUILD_AB:-} base ${GPU_CHECK_BASE:-}"; cat "$OUT/bench_build_ab.log"; }
 for f in "$OUT"/bench_ab*.log; do
   [ -f "$f" ] && { echo "--- $(head -1 "$f")"; grep -E "tok/s|error" "$f"; }
 done
