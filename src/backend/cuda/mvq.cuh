@@ -142,6 +142,10 @@ template <> struct mvq<IG_TYPE_Q8_0> {
 static __device__ __forceinline__ int dot4(int4 v, int4 x, int acc) {
     return dp4(v.w, x.w, dp4(v.z, x.z, dp4(v.y, x.y, dp4(v.x, x.x, acc))));
 }
+/* The same with v's bytes unsigned (dp4us). */
+static __device__ __forceinline__ int dot4us(int4 v, int4 x, int acc) {
+    return dp4us(v.w, x.w, dp4us(v.z, x.z, dp4us(v.y, x.y, dp4us(v.x, x.x, acc))));
+}
 static __device__ __forceinline__ int4 and_shift(int4 q, int sh, uint32_t mask) {
     return make_int4((q.x >> sh) & mask, (q.y >> sh) & mask, (q.z >> sh) & mask, (q.w >> sh) & mask);
 }
@@ -266,14 +270,8 @@ template <> struct mvq<IG_TYPE_Q4_K> {
         const int c = t >> 1, half = t & 1;
         const int8_t *x = xq + (256 * (unsigned)b + 64 * c + 16 * half);
         const int4 xl = ldx(x), xh = ldx(x + 32);
-        int s1 = dp4(w.q.x & M4, xl.x, 0);
-        s1 = dp4(w.q.y & M4, xl.y, s1);
-        s1 = dp4(w.q.z & M4, xl.z, s1);
-        s1 = dp4(w.q.w & M4, xl.w, s1);
-        int s2 = dp4us((uint32_t)w.q.x & ~M4, xh.x, 0);
-        s2 = dp4us((uint32_t)w.q.y & ~M4, xh.y, s2);
-        s2 = dp4us((uint32_t)w.q.z & ~M4, xh.z, s2);
-        s2 = dp4us((uint32_t)w.q.w & ~M4, xh.w, s2);
+        const int s1 = dot4(and_shift(w.q, 0, M4), xl, 0);
+        const int s2 = dot4us(and_shift(w.q, 0, ~M4), xh, 0); /* 16x */
         const uint32_t v = k4_pair(w.hdr.y, w.hdr.z, w.hdr.w, c);
         const float4 dd = *(const float4 *)(ds + (8 * (unsigned)b + 2 * c)); /* both blocks' d, d*sum */
         const float2 d0 = make_float2(dd.x, dd.y), d1 = make_float2(dd.z, dd.w);
