@@ -850,6 +850,13 @@ static void with_env(const char *name, const char *value, void (*fn)(void)) {
     else unsetenv(name);
 }
 
+/* FUSE_QKVA's attention CTAs first and one per head (v14's layout), and
+ * last and four per head (the default: amid the products, two per head) */
+static void aq_split1(void) { with_env("INGOT_CUDA_AQ_SPLIT", "1", test_fused_layer); }
+static void aq_split4(void) { with_env("INGOT_CUDA_AQ_SPLIT", "4", test_fused_layer_hd128); }
+static void aq_first(void) { with_env("INGOT_CUDA_AQ_AT", "0", aq_split1); }
+static void aq_last(void) { with_env("INGOT_CUDA_AQ_AT", "100", aq_split4); }
+
 int main(void) {
     ingot_status s = ig_backend_cuda_new(0, &G);
     if (s != INGOT_OK) {
@@ -880,9 +887,11 @@ int main(void) {
      * KV store as a kernel of their own) */
     with_env("INGOT_CUDA_FUSE", "32", test_fused_layer);
     /* and with the attention inside the Q/K/V launch (FUSE_QKVA, off by
-     * default: slower on H100, bench/cuda/NOTES.md v14) */
+     * default: not faster on H100, bench/cuda/NOTES.md v14, v19) */
     with_env("INGOT_CUDA_FUSE", "120", test_fused_layer);
     with_env("INGOT_CUDA_FUSE", "120", test_fused_layer_hd128);
+    with_env("INGOT_CUDA_FUSE", "120", aq_first);
+    with_env("INGOT_CUDA_FUSE", "120", aq_last);
     /* the attention merge alone */
     with_env("INGOT_CUDA_FUSE", "8", test_fused_layer);
     /* and without the 32-row residual launches that take RMSNorm and

@@ -85,22 +85,27 @@ static __device__ __forceinline__ const mv_desc *mv_pick(const mv_params &p, int
     return d;
 }
 
-/* EPI_SCA: after the attention CTAs, Q's CTAs, then per KV head g its K
- * CTAs and its V CTAs, so g's rows are done early for g's first heads. The
- * place of CTA blockIdx.x in the descriptors' order (Q, K, V). */
+/* EPI_SCA: a product CTA's index among the products (the attention CTAs
+ * sit at a.at). */
+static __device__ __forceinline__ int mv_att_prod(const att_fuse &a) {
+    return (int)blockIdx.x - ((int)blockIdx.x >= a.at ? a.npoll : 0);
+}
+/* EPI_SCA: Q's CTAs, then per KV head g its K CTAs and its V CTAs, so g's
+ * rows are done early for g's first heads. The place of product CTA
+ * blockIdx.x in the descriptors' order (Q, K, V). */
 static __device__ __forceinline__ int mv_att_order(const att_fuse &a) {
-    const int b = (int)blockIdx.x - a.npoll, sh = a.cph_sh, cph = 1 << sh;
+    const int b = mv_att_prod(a), sh = a.cph_sh, cph = 1 << sh;
     if (b < a.nq) return b;
     const int bb = b - a.nq, g = bb >> (sh + 1), j = bb & (2 * cph - 1);
     return j < cph ? a.nq + (g << sh) + j : a.nq + ((a.nkv + g) << sh) + j - cph;
 }
 
-/* The product a CTA takes (EPI_SCA: after the attention CTAs). */
+/* The product a CTA takes (EPI_SCA: not an attention CTA). */
 template <int EPI>
 static __device__ __forceinline__ const mv_desc *mv_begin(const mv_params &p, int *row, int *di) {
     if (EPI != EPI_SCA) return mv_pick(p, (int)blockIdx.x, row, di);
     const mv_desc *d = mv_pick(p, mv_att_order(p.att), row, di);
-    if (p.att.pf && *di == 0) aq_prefetch(p.att, (int)blockIdx.x - p.att.npoll);
+    if (p.att.pf && *di == 0) aq_prefetch(p.att, mv_att_prod(p.att));
     return d;
 }
 
@@ -209,7 +214,8 @@ static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc 
 template <int T, int NC, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const __grid_constant__ mv_params p) {
     pdl_trigger();
-    if (EPI == EPI_SCA && (int)blockIdx.x < p.att.npoll) return aq_run(&p.att, (int)blockIdx.x);
+    if (EPI == EPI_SCA && (unsigned)((int)blockIdx.x - p.att.at) < (unsigned)p.att.npoll)
+        return aq_run(&p.att, (int)blockIdx.x - p.att.at);
     int row, di;
     const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     mv_row<T, NC, EPI>(p, d, row);
@@ -223,7 +229,8 @@ template <int T1, int T2, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, (mvq<T1>::MINB) < (mvq<T2>::MINB) ? (mvq<T1>::MINB) : (mvq<T2>::MINB))
     k_mv_q2(const __grid_constant__ mv_params p) {
     pdl_trigger();
-    if (EPI == EPI_SCA && (int)blockIdx.x < p.att.npoll) return aq_run(&p.att, (int)blockIdx.x);
+    if (EPI == EPI_SCA && (unsigned)((int)blockIdx.x - p.att.at) < (unsigned)p.att.npoll)
+        return aq_run(&p.att, (int)blockIdx.x - p.att.at);
     int row, di;
     const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, row);
@@ -793,6 +800,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     }
     if (att) {
         p.att = b->att;
+        p.att.at = (int)((long long)grid * p.att.at_pct / 100);
         grid += b->att.npoll;
     }
     if (b->type2) {
