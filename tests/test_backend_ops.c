@@ -850,12 +850,10 @@ static void with_env(const char *name, const char *value, void (*fn)(void)) {
     else unsetenv(name);
 }
 
-/* FUSE_QKVA's attention CTAs first and one per head (v14's layout), and
- * last and four per head (the default: amid the products, two per head) */
-static void aq_split1(void) { with_env("INGOT_CUDA_AQ_SPLIT", "1", test_fused_layer); }
-static void aq_split4(void) { with_env("INGOT_CUDA_AQ_SPLIT", "4", test_fused_layer_hd128); }
-static void aq_first(void) { with_env("INGOT_CUDA_AQ_AT", "0", aq_split1); }
-static void aq_last(void) { with_env("INGOT_CUDA_AQ_AT", "100", aq_split4); }
+/* FUSE_QKVA's attention CTAs first (v14's layout) and last (the default:
+ * amid the products) */
+static void aq_first(void) { with_env("INGOT_CUDA_AQ_AT", "0", test_fused_layer); }
+static void aq_last(void) { with_env("INGOT_CUDA_AQ_AT", "100", test_fused_layer_hd128); }
 
 int main(void) {
     ingot_status s = ig_backend_cuda_new(0, &G);

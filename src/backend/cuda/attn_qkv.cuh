@@ -6,31 +6,29 @@
  * Why try: the attention kernel costs a decode step a kernel boundary per
  * layer; its CTAs start only when the last Q/K/V row is written and then
  * run a latency chain on 32 SMs while the others wait (v11: ~6% of a
- * step). Here n_head * nsplit attention CTAs ride in the Q/K/V launch,
- * placed after at_pct % of the product CTAs (Q rows first, then per KV
- * head its K rows and its V rows). The products write q, k and v into a
- * buffer that holds AQ_SENT ("not written") between launches; an attention
- * CTA polls the values it needs instead of waiting for the grid:
+ * step). Here n_head attention CTAs, one per query head, ride in the
+ * launch after at_pct % of the product CTAs (Q rows first, then per KV head
+ * its K rows and its V rows). The products write q, k and v into a buffer that
+ * holds AQ_SENT ("not written") between launches; an attention CTA polls
+ * the values it needs instead of waiting for the grid:
  *
  *  1. q of its head (Q rows go first): rotate, then an online softmax over
- *     its share of the keys already cached (0..len-2, earlier steps'
- *     rows), a quarter of it per warp, partials into scratch; a head's
- *     other CTAs (nsplit > 1) publish their merged partial and leave;
- *  2. the head's first CTA folds those in (each value its own flag, as
- *     q, k and v), then takes this token's k and v of its KV head: rotate,
- *     store in the cache row len-1 (the group's first head), fold that one
- *     key in and write the output and its q8_1 form for wo. The values go
- *     back to AQ_SENT once every head of the group has them.
+ *     the keys already cached (0..len-2, earlier steps' rows), a quarter
+ *     per warp, partials into scratch;
+ *  2. this token's k and v of its KV head: rotate, store in the cache row
+ *     len-1 (the group's first head), fold that one key into the merged
+ *     partials and write the output and its q8_1 form for wo. The values
+ *     go back to AQ_SENT once every head of the group has them.
  *
  * No fences or atomics in the products (an acq_rel arrival per CTA, the
- * first version, cost 7% of a step), and no deadlock: the pollers take at
- * most 4 * n_sm of the launch's slots and every product CTA can still run.
- * What it costs (NOTES v14, v19): step 1 takes 3.5-7 us on an SM busy with
- * product CTAs; placed first the pollers hold slots through the whole
- * launch, placed last they start only when the products are done; in the
- * middle, split in two, the launch ends ~0.2 us a layer sooner than Q/K/V
- * plus the attention kernel, but wo (whose CTAs cannot become resident
- * while the launch holds the SMs) and down run that much slower.
+ * first version, cost 7% of a step), and no deadlock: the pollers take
+ * n_head of the launch's slots and every product CTA can still run.
+ * What it costs (NOTES v14, v19): step 1 takes 3.5-7 us on an SM busy
+ * with product CTAs. Placed first (v14), the pollers hold slots through
+ * the whole launch; last, they start only when every product is done; after
+ * 55% of the products, tg128 measured +0.5% Q4_0 and -0.5% Q4_K_M against
+ * the attention kernel: wo's CTAs cannot become resident while this launch
+ * holds the SMs, where beside the attention kernel they start early.
  */
 #ifndef INGOT_CUDA_ATTN_QKV_CUH
 #define INGOT_CUDA_ATTN_QKV_CUH
@@ -80,18 +78,16 @@ template <int N> static __device__ __forceinline__ void aq_clear(float *p) {
  * (signature 1000 + 100 * what + head in the grid field) */
 #define AQ_STAMP(what)                                                                                \
     do {                                                                                              \
-        if (threadIdx.x == 0 && js == 0 && (h == 0 || h == a->n_head - 1))                                    \
+        if (threadIdx.x == 0 && (h == 0 || h == a->n_head - 1))                                       \
             trace_stamp((unsigned long long)(1000 + 100 * (what) + (h ? 99 : 0)) << 32);              \
     } while (0)
 
 template <int DPL>
-static __device__ __noinline__ void aq_head(const att_fuse *a, int ab) {
-    const int S = a->nsplit, h = ab / S, js = ab - h * S;
+static __device__ __noinline__ void aq_head(const att_fuse *a, int h) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, hd = 32 * DPL, G = a->group;
     const int len = a->pos[0] + 1, np = len - 1, g = h / G, kv_dim = (a->n_head / G) * hd;
     const size_t base = (size_t)g * hd;
     float rc[DPL / 2], rs[DPL / 2], qv[DPL], o[DPL];
-    if (a->pfq && threadIdx.x == 0) l2_prefetch_part(a->pfq, a->pfq_n, a->pfs, a->pfs_n, ab, a->npoll);
     rope_angles<DPL>(len - 1, lane, a->n_rot, a->theta_scale, a->freq_scale, rc, rs);
     pdl_wait();
     float *tq = a->tag + (size_t)h * hd + lane * DPL;
@@ -107,7 +103,7 @@ static __device__ __noinline__ void aq_head(const att_fuse *a, int ab) {
     /* step 1: the keys already cached, a quarter per warp, AQ_KPW keys
      * per step in flight at once (packed halves) */
     float m = -INFINITY, l = 0.0f;
-    for (int tb = (js * AQ_WARPS + w) * AQ_KPW; tb < np; tb += S * AQ_WARPS * AQ_KPW) {
+    for (int tb = w * AQ_KPW; tb < np; tb += AQ_WARPS * AQ_KPW) {
         hrow<DPL> kr[AQ_KPW], vr[AQ_KPW];
 #pragma unroll
         for (int j = 0; j < AQ_KPW; j++) {
@@ -119,12 +115,13 @@ static __device__ __noinline__ void aq_head(const att_fuse *a, int ab) {
             qv, [&](int j, int e) { return hrow_at<DPL>(kr[j], e); }, [&](int j, int e) { return hrow_at<DPL>(vr[j], e); },
             np - tb, m, l, o);
     }
-    float *sh = a->scr + (size_t)ab * aq_stride(hd), *pw = sh + w * (hd + 4);
+    float *sh = a->scr + (size_t)h * aq_stride(hd), *pw = sh + w * (hd + 4);
     if (lane == 0) pw[0] = m, pw[1] = l;
 #pragma unroll
     for (int j = 0; j < DPL; j++) pw[4 + lane * DPL + j] = o[j];
     __syncthreads();
     AQ_STAMP(2);
+    if (w == 0) aq_clear<DPL>(tq);
     /* step 2, every warp alike: merge the warps' partials while this
      * token's key and value are still being computed, then fold them in;
      * each warp then writes its share of the q8_1 blocks */
@@ -147,51 +144,6 @@ static __device__ __noinline__ void aq_head(const att_fuse *a, int ab) {
             L += pl[k] * f;
 #pragma unroll
             for (int j = 0; j < DPL; j++) y[j] += po[k][j] * f;
-        }
-    }
-    /* a split head: the other CTAs publish their merged partials (each
-     * value its own flag, AQ_SENT until written); the first folds them */
-    float *pt = a->part + (size_t)h * S * (hd + 4);
-    if (js > 0) {
-        if (w == 0) {
-            float *pj = pt + (size_t)js * (hd + 4);
-            if (lane == 0) pj[0] = M, pj[1] = L;
-#pragma unroll
-            for (int j = 0; j < DPL; j++) pj[4 + lane * DPL + j] = y[j];
-        }
-        return;
-    }
-    if (S > 1) {
-        /* every partial's values requested at once, per try */
-        float ml[AQ_SMAX - 1][2], yo[AQ_SMAX - 1][DPL];
-        for (unsigned it = 0;; it++) {
-            bool ok = true;
-#pragma unroll
-            for (int k = 1; k < AQ_SMAX; k++) {
-                if (k >= S) break;
-                const float *pk = pt + (size_t)k * (hd + 4);
-#pragma unroll
-                for (int j = 0; j < 2; j++) ml[k - 1][j] = __ldcv(pk + j), ok &= __float_as_uint(ml[k - 1][j]) != AQ_SENT;
-#pragma unroll
-                for (int j = 0; j < DPL; j++)
-                    yo[k - 1][j] = __ldcv(pk + 4 + lane * DPL + j), ok &= __float_as_uint(yo[k - 1][j]) != AQ_SENT;
-            }
-            if (__all_sync(0xffffffffu, ok)) break;
-            if (it > (1u << 26)) __trap();
-#if __CUDA_ARCH__ >= 700
-            __nanosleep(100);
-#endif
-        }
-#pragma unroll
-        for (int k = 1; k < AQ_SMAX; k++) {
-            if (k >= S) break;
-            const float Mn = fmaxf(M, ml[k - 1][0]);
-            const float fa = M == -INFINITY ? 0.0f : __expf(M - Mn);
-            const float fb = ml[k - 1][0] == -INFINITY ? 0.0f : __expf(ml[k - 1][0] - Mn);
-            L = L * fa + ml[k - 1][1] * fb;
-#pragma unroll
-            for (int j = 0; j < DPL; j++) y[j] = y[j] * fa + yo[k - 1][j] * fb;
-            M = Mn;
         }
     }
     float kn[DPL], vn[DPL];
@@ -245,13 +197,6 @@ static __device__ __noinline__ void aq_head(const att_fuse *a, int ab) {
      * group has them */
     __syncthreads();
     if (w) return;
-    /* q last: the head's other CTAs have read it once their partials came */
-    aq_clear<DPL>(tq);
-    for (int k = 1; k < S; k++) {
-        float *pk = pt + (size_t)k * (hd + 4);
-        if (lane == 0) aq_clear<2>(pk);
-        aq_clear<DPL>(pk + 4 + lane * DPL);
-    }
     unsigned seen = 0;
     if (G > 1 && lane == 0) seen = atomicAdd(a->cnt + g, 1u);
     if (G == 1 || __shfl_sync(0xffffffffu, seen, 0) == (unsigned)G - 1) {

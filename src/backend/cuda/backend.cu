@@ -764,23 +764,13 @@ static bool qkv_att(cuda_ctx *c, float *out, const ig_attn *a, const cu_rope_att
     f->pos = r->pos, f->kc = r->kc, f->vc = r->vc, f->out = out, f->vout = (float *)r->v, f->tag = c->aq_tag;
     f->n_head = a->n_head, f->nkv = a->n_head_kv, f->group = a->n_head / a->n_head_kv, f->hd = hd;
     f->cph_sh = hd == 64 ? 4 : hd == 128 ? 5 : 6, f->nq = cols / 4;
-    f->nsplit = c->aq_split;
-    while (f->nsplit > 1 && ((size_t)a->n_head * f->nsplit * (hd + 4) > AQ_PARTMAX || a->n_head * f->nsplit > 4 * c->n_sm))
-        f->nsplit--;
-    f->npoll = a->n_head * f->nsplit;
+    f->npoll = a->n_head;
     f->at_pct = c->aq_at;
-    f->part = c->aq_tag + AQ_TAGMAX;
-    const wsucc *nx = c->pf_att ? cu_succ(c, c->last_w) : NULL; /* wo, while the attention runs */
-    if (nx) {
-        size_t tot = nx->qn + nx->sn, take = tot < c->pf_att ? tot : c->pf_att;
-        f->pfq = nx->q, f->pfs = nx->s;
-        f->pfq_n = (size_t)((double)nx->qn * take / tot), f->pfs_n = (size_t)((double)nx->sn * take / tot);
-    }
     f->n_rot = r->n_rot, f->theta_scale = r->theta_scale, f->freq_scale = r->freq_scale, f->scale = a->scale;
     f->cnt = c->cnt + NCNT - AQ_NCNT;
     f->pf = c->aq_pf;
     if (!cu_mv_att_ok(p)) return false;
-    f->scr = (float *)cu_scratch(c, SCR_ATTN, (size_t)f->npoll * aq_stride(hd) * sizeof(float));
+    f->scr = (float *)cu_scratch(c, SCR_ATTN, (size_t)a->n_head * aq_stride(hd) * sizeof(float));
     if (!f->scr) return false;
     void *qb = NULL;
     if ((c->fuse & FUSE_ATTN) && q8_fits(c, 1, cols)) {
@@ -1154,8 +1144,8 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         c->pss = (float *)(c->cnt + NCNT);
         /* FUSE_QKVA's q, k, v: "not written" until a launch writes them, and
          * again once its attention has read them */
-        if (cudaMalloc((void **)&c->aq_tag, (AQ_TAGMAX + AQ_PARTMAX) * sizeof(float)) == cudaSuccess)
-            CU_CHECK(c, cudaMemset(c->aq_tag, 0xFF, (AQ_TAGMAX + AQ_PARTMAX) * sizeof(float)));
+        if (cudaMalloc((void **)&c->aq_tag, AQ_TAGMAX * sizeof(float)) == cudaSuccess)
+            CU_CHECK(c, cudaMemset(c->aq_tag, 0xFF, AQ_TAGMAX * sizeof(float)));
         else
             cudaGetLastError(), c->aq_tag = NULL; /* the attention keeps its own kernel */
         cu_mv_init(c);
@@ -1167,7 +1157,7 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
          * epilogues measured slower than their own PDL-chained kernels on
          * H100 (v5), the attention inside the Q/K/V launch (FUSE_QKVA) too
          * (v14: 565 / 512 vs 579 / 529 tg128; v19, its attention CTAs
-         * amid the products and two per head: 576 / 534 vs 579 / 540) */
+         * amid the products: 585 / 541 vs 582 / 545) */
         c->fuse = getenv("INGOT_CUDA_NO_FUSE") ? 0u
                   : f                          ? (unsigned)strtoul(f, NULL, 0) & FUSE_ALL
                                                : (unsigned)(FUSE_ATTN | FUSE_ROPE_ATT | FUSE_BLK);
@@ -1215,16 +1205,13 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
          * products (INGOT_CUDA_AQ_PF=0: not) */
         const char *e3 = getenv("INGOT_CUDA_AQ_PF");
         c->aq_pf = prop.major >= 9 && (!e3 || atoi(e3) != 0);
-        /* where its attention CTAs sit among the products, and how many
-         * per head: 55% and 2 measured best of 0-100% and 1-4 (NOTES v19:
-         * first, as v14 had them, they hold slots through the whole launch;
-         * last, they start when every product is done) */
+        /* where its attention CTAs sit among the products: after 55% of
+         * them measured best of 0 (v14's), 39, 55, 75 and 100% (NOTES v19:
+         * first, they hold slots through the whole launch; last, they
+         * start when every product is done) */
         const char *e4 = getenv("INGOT_CUDA_AQ_AT");
         c->aq_at = e4 ? atoi(e4) : 55;
         if (c->aq_at < 0 || c->aq_at > 100) c->aq_at = 55;
-        const char *e5 = getenv("INGOT_CUDA_AQ_SPLIT");
-        c->aq_split = e5 ? atoi(e5) : 2;
-        if (c->aq_split < 1 || c->aq_split > AQ_SMAX) c->aq_split = 2;
     }
     if (c->err == INGOT_OK) c->cublas = cu_cublas_new(c);
     if (c->err != INGOT_OK) {

@@ -97,15 +97,11 @@ typedef struct att_fuse {
     float2 *ds;
     float *vout;           /* v as the op table has it (f32) */
     float *tag;            /* q, k, v as the products write them: AQ_SENT until then */
-    float *scr;            /* n_head * nsplit * aq_stride(hd) floats */
-    float *part;           /* n_head * nsplit * (hd + 4) floats, AQ_SENT between launches */
-    int nsplit;            /* attention CTAs per query head (step 1's keys split) */
-    const uint8_t *pfq, *pfs; /* the next weight's first bytes, into L2 (as attn_dec's) */
-    size_t pfq_n, pfs_n;
+    float *scr;            /* n_head * aq_stride(hd) floats */
     unsigned *cnt;         /* n_head_kv zeroed counters */
     int n_head, nkv, group, hd, nq; /* nq = Q CTAs */
     int cph_sh;            /* log2 of the CTAs per head's rows (hd / 4) */
-    int npoll;             /* attention CTAs: n_head * nsplit */
+    int npoll;             /* attention CTAs, one per query head */
     int at_pct;            /* ... placed after this share (%) of the product CTAs */
     int at;                /* ... i.e. after this many (set at launch) */
     int n_rot;
@@ -113,12 +109,10 @@ typedef struct att_fuse {
     bool pf;               /* the cache rows into L2 before the products */
 } att_fuse;
 #define AQ_WARPS 4 /* the Q/K/V launch's CTA: 4 warps, 4 rows */
-#define AQ_SMAX 4  /* attention CTAs per head at most (att_fuse.nsplit) */
 /* Scratch floats per head: AQ_WARPS partials (attn_qkv.cuh). */
 static inline __host__ __device__ int aq_stride(int hd) { return AQ_WARPS * (hd + 4); }
 #define AQ_SENT 0xFFFFFFFFu /* "not written yet": a NaN no arithmetic produces */
 #define AQ_TAGMAX 65536     /* floats of q, k and v the tag buffer holds */
-#define AQ_PARTMAX 65536    /* ... followed by this many for the split's partials */
 typedef struct mv_epi {
     int kind;
     const float *w;        /* NQ: the norm's weight [rows] */
@@ -267,7 +261,6 @@ typedef struct cuda_ctx {
     size_t pf_att;          /* L2 prefetch of the next weight by attention (bytes, 0: off) */
     bool aq_pf;             /* FUSE_QKVA: cache rows into L2 before the products */
     int aq_at;              /* FUSE_QKVA: % of the product CTAs before the attention CTAs */
-    int aq_split;           /* FUSE_QKVA: attention CTAs per head */
     float *aq_tag;          /* FUSE_QKVA: AQ_TAGMAX floats, AQ_SENT between launches */
     uint8_t *stage;         /* pinned staging of small uploads (backend.cu) */
     int32_t *gid;           /* pinned, mapped: the last greedy id (greedy_next) */
