@@ -850,8 +850,8 @@ static void with_env(const char *name, const char *value, void (*fn)(void)) {
     else unsetenv(name);
 }
 
-/* FUSE_QKVA's attention CTAs first (v14's layout) and last (the default:
- * amid the products) */
+/* FUSE_QKVA's attention CTAs first (v14's layout) and last; the runs
+ * without INGOT_CUDA_AQ_AT take the default, amid the products */
 static void aq_first(void) { with_env("INGOT_CUDA_AQ_AT", "0", test_fused_layer); }
 static void aq_last(void) { with_env("INGOT_CUDA_AQ_AT", "100", test_fused_layer_hd128); }
 

@@ -7,10 +7,10 @@
  * layer; its CTAs start only when the last Q/K/V row is written and then
  * run a latency chain on 32 SMs while the others wait (v11: ~6% of a
  * step). Here n_head attention CTAs, one per query head, ride in the
- * launch after at_pct % of the product CTAs (Q rows first, then per KV head
- * its K rows and its V rows). The products write q, k and v into a buffer that
- * holds AQ_SENT ("not written") between launches; an attention CTA polls
- * the values it needs instead of waiting for the grid:
+ * launch after INGOT_CUDA_AQ_AT % (55) of the product CTAs (Q rows first,
+ * then per KV head its K rows and its V rows). The products write q, k and
+ * v into a buffer that holds AQ_SENT ("not written") between launches; an
+ * attention CTA polls the values it needs instead of waiting for the grid:
  *
  *  1. q of its head (Q rows go first): rotate, then an online softmax over
  *     the keys already cached (0..len-2, earlier steps' rows), a quarter

@@ -765,7 +765,6 @@ static bool qkv_att(cuda_ctx *c, float *out, const ig_attn *a, const cu_rope_att
     f->n_head = a->n_head, f->nkv = a->n_head_kv, f->group = a->n_head / a->n_head_kv, f->hd = hd;
     f->cph_sh = hd == 64 ? 4 : hd == 128 ? 5 : 6, f->nq = cols / 4;
     f->npoll = a->n_head;
-    f->at_pct = c->aq_at;
     f->n_rot = r->n_rot, f->theta_scale = r->theta_scale, f->freq_scale = r->freq_scale, f->scale = a->scale;
     f->cnt = c->cnt + NCNT - AQ_NCNT;
     f->pf = c->aq_pf;

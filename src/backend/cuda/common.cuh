@@ -102,8 +102,7 @@ typedef struct att_fuse {
     int n_head, nkv, group, hd, nq; /* nq = Q CTAs */
     int cph_sh;            /* log2 of the CTAs per head's rows (hd / 4) */
     int npoll;             /* attention CTAs, one per query head */
-    int at_pct;            /* ... placed after this share (%) of the product CTAs */
-    int at;                /* ... i.e. after this many (set at launch) */
+    int at;                /* ... placed after this many product CTAs (set at launch) */
     int n_rot;
     float theta_scale, freq_scale, scale;
     bool pf;               /* the cache rows into L2 before the products */

@@ -85,6 +85,11 @@ static __device__ __forceinline__ const mv_desc *mv_pick(const mv_params &p, int
     return d;
 }
 
+/* EPI_SCA: this CTA's query head if it is an attention CTA, else -1. */
+static __device__ __forceinline__ int mv_att_head(const att_fuse &a) {
+    const int h = (int)blockIdx.x - a.at;
+    return (unsigned)h < (unsigned)a.npoll ? h : -1;
+}
 /* EPI_SCA: a product CTA's index among the products (the attention CTAs
  * sit at a.at). */
 static __device__ __forceinline__ int mv_att_prod(const att_fuse &a) {
@@ -214,8 +219,7 @@ static __device__ __forceinline__ void mv_row(const mv_params &p, const mv_desc 
 template <int T, int NC, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? mvq<T>::MINB : 4) k_mv_q(const __grid_constant__ mv_params p) {
     pdl_trigger();
-    if (EPI == EPI_SCA && (unsigned)((int)blockIdx.x - p.att.at) < (unsigned)p.att.npoll)
-        return aq_run(&p.att, (int)blockIdx.x - p.att.at);
+    if (EPI == EPI_SCA && mv_att_head(p.att) >= 0) return aq_run(&p.att, mv_att_head(p.att));
     int row, di;
     const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     mv_row<T, NC, EPI>(p, d, row);
@@ -229,8 +233,7 @@ template <int T1, int T2, int EPI>
 static __global__ void __launch_bounds__(MV_WARPS * 32, (mvq<T1>::MINB) < (mvq<T2>::MINB) ? (mvq<T1>::MINB) : (mvq<T2>::MINB))
     k_mv_q2(const __grid_constant__ mv_params p) {
     pdl_trigger();
-    if (EPI == EPI_SCA && (unsigned)((int)blockIdx.x - p.att.at) < (unsigned)p.att.npoll)
-        return aq_run(&p.att, (int)blockIdx.x - p.att.at);
+    if (EPI == EPI_SCA && mv_att_head(p.att) >= 0) return aq_run(&p.att, mv_att_head(p.att));
     int row, di;
     const mv_desc *d = mv_begin<EPI>(p, &row, &di);
     if (di < p.nd1) mv_row<T1, 1, EPI>(p, d, row);
@@ -800,7 +803,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     }
     if (att) {
         p.att = b->att;
-        p.att.at = (int)((long long)grid * p.att.at_pct / 100);
+        p.att.at = (int)((long long)grid * c->aq_at / 100);
         grid += b->att.npoll;
     }
     if (b->type2) {
