@@ -565,7 +565,7 @@ static __device__ __forceinline__ uint32_t ld32_a2(const uint8_t *p) {
 }
 
 /* q4_K / q5_K 6-bit scale and min of sub-block j from the 12 scale bytes. */
-static __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int *sc, int *m) {
+static __host__ __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int *sc, int *m) {
     if (j < 4) {
         *sc = q[j] & 63;
         *m = q[j + 4] & 63;
@@ -581,13 +581,9 @@ static __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int
  * instead of the file format's split fields (bench/cuda/NOTES.md v18). */
 static __host__ __device__ __forceinline__ void k4_pack(const uint8_t *in, uint8_t *out) {
     for (int c = 0; c < 4; c++) {
-        uint32_t f[4];
-        for (int h = 0; h < 2; h++) {
-            const int j = 2 * c + h;
-            if (j < 4) f[h] = in[j] & 63, f[2 + h] = in[j + 4] & 63;
-            else f[h] = (in[j + 4] & 0xF) | ((in[j - 4] >> 6) << 4), f[2 + h] = (in[j + 4] >> 4) | ((in[j] >> 6) << 4);
-        }
-        const uint32_t v = f[0] | f[1] << 6 | f[2] << 12 | f[3] << 18;
+        int f[4];
+        for (int h = 0; h < 2; h++) k4_scale_min(in, 2 * c + h, &f[h], &f[2 + h]);
+        const uint32_t v = (uint32_t)(f[0] | f[1] << 6 | f[2] << 12 | f[3] << 18);
         out[c] = (uint8_t)v, out[4 + c] = (uint8_t)(v >> 8), out[8 + c] = (uint8_t)(v >> 16);
     }
 }
