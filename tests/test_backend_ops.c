@@ -226,9 +226,13 @@ static void test_matmul(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
         uint32_t t = all_types[ti];
         int64_t qk = ingot_type_block_size(t);
-        /* k-quants also with long rows (33 blocks: ~11 tasks per lane) */
-        int64_t shapes[][2] = {{37, 3 * 256}, {256, 1024}, {5, qk >= 256 ? 256 : 96}, {19, 33 * 256}};
-        for (int si = 0; si < (qk == 256 ? 4 : 3); si++) {
+        /* k-quants also with long rows (33 blocks: ~11 tasks per lane);
+         * an odd block count past one warp's tasks (q4_0's two half-blocks
+         * per task come from both halves of the row, common.cuh q40_halves) */
+        int64_t shapes[][2] = {{37, 3 * 256}, {256, 1024}, {5, qk >= 256 ? 256 : 96}, {19, 33 * 256},
+                               {7, qk >= 256 ? 5 * 256 : 37 * 32}};
+        for (int si = 0; si < 5; si++) {
+            if (si == 3 && qk != 256) continue;
             int64_t rows = shapes[si][0], cols = shapes[si][1];
             wpair w = wpair_new(t, rows, cols);
             wpair b = wpair_f32(rows, -0.5f, 0.5f);

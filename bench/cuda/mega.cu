@@ -264,15 +264,7 @@ static __device__ __forceinline__ void mg_input(const mg_phase &P, const int *sp
 #pragma unroll
     for (int i = 0; i < MG_PV; i++) {
         const int f = threadIdx.x + i * T;
-        if (i < nit) {
-            if (P.xl) { /* value j of block b at b*16 + j (j < 16) or cols/2 + b*16 + j-16 */
-                const size_t e = (size_t)f * 4, b = e / 32, o = e % 32;
-                int8_t *dst = xq + (o < 16 ? 0 : cols / 2) + b * 16 + (o & 15);
-                q8_put4(v[i], f < c4, dst - e, ds, e); /* q8_put4 stores at base + e */
-            } else {
-                q8_put4(v[i], f < c4, xq, ds, (size_t)f * 4);
-            }
-        }
+        if (i < nit) q8_put4(v[i], f < c4, xq, ds, (size_t)f * 4);
     }
     cons_sync();
 }
@@ -300,7 +292,7 @@ template <int T>
 static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows *sr, const uint8_t *st, int n, int j,
                                                  int i0, int local, const int8_t *xq, const float2 *ds) {
     typedef mvq<T> Q;
-    const int lane = threadIdx.x & 31, ntask = M.cols / Q::QK * Q::TPB;
+    const int lane = threadIdx.x & 31, nb = M.cols / Q::QK, ntask = nb * Q::TPB;
     for (int a = MG_U * j; a < n; a += MG_U * MG_NCW) {
         const bool two = MG_U == 2 && a + 1 < n;
         const uint8_t *Qa = st + (size_t)a * M.qs, *Sa = st + (size_t)n * M.qs + (size_t)a * M.srow;
@@ -308,10 +300,10 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
         float acc = 0.0f, acb = 0.0f;
 #pragma unroll 2
         for (int t = lane; t < ntask; t += 32) {
-            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB);
-            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB);
-            acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB);
-            acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB);
+            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB, nb);
+            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB, nb);
+            acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB, nb);
+            acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB, nb);
         }
         mg_pair_out(M, sr, local + a, i0 + a, two, warp_sum(acc), warp_sum(acb));
     }
@@ -330,6 +322,9 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
  * loads in 8-way bank conflict until S rows were padded too). */
 #ifndef MG_KS
 #define MG_KS 3 /* warps sharing a tile's blocks (MG_MMA) */
+#endif
+#ifdef MG_MMA
+#error "MG_MMA reads q4_0 blocks in the file's nibble order, which the backend reorders since v20 (q40_reordered)"
 #endif
 typedef struct mg_tiles {
     float part[MG_NS][MG_KS][16];
@@ -383,39 +378,6 @@ static __device__ __forceinline__ void mg_tile_q40(const mg_mat &M, const mg_row
     if (lane == 0) tl->cnt[slot] = 0;
 }
 
-/* q4_0 rows with the activation halves stored apart (MG_XL): a warp's two
- * 16-byte activation loads per task are each 512 contiguous bytes (4
- * shared-memory wavefronts) instead of 1 KB at a 32-byte stride (8).
- * Measured: products -9%, tg128 454 -> 464 (v9). */
-static __device__ __forceinline__ void mg_rows_q40x(const mg_mat &M, const mg_rows *sr, const uint8_t *st, int n,
-                                                    int j, int i0, int local, const int8_t *xq, const float2 *ds) {
-    typedef mvq<IG_TYPE_Q4_0> Q;
-    const int lane = threadIdx.x & 31, nb = M.cols / 32, h2 = M.cols / 2;
-    for (int a = MG_U * j; a < n; a += MG_U * MG_NCW) {
-        const bool two = MG_U == 2 && a + 1 < n;
-        const uint8_t *Qa = st + (size_t)a * M.qs, *Sa = st + (size_t)n * M.qs + (size_t)a * M.srow;
-        const uint8_t *Qb = two ? Qa + M.qs : Qa, *Sb = two ? Sa + M.srow : Sa;
-        float acc = 0.0f, acb = 0.0f;
-#pragma unroll 2
-        for (int b = lane; b < nb; b += 32) {
-            const Q::W wa = Q::template load<false>(Qa, Sa, b, 0), wb = Q::template load<false>(Qb, Sb, b, 0);
-            const int4 x0 = *(const int4 *)(xq + b * 16), x1 = *(const int4 *)(xq + h2 + b * 16);
-            const float2 d8 = ds[b];
-            int s = dp4(wa.q.x & M4, x0.x, 0), t = dp4(wb.q.x & M4, x0.x, 0);
-            s = dp4(wa.q.y & M4, x0.y, s), t = dp4(wb.q.y & M4, x0.y, t);
-            s = dp4(wa.q.z & M4, x0.z, s), t = dp4(wb.q.z & M4, x0.z, t);
-            s = dp4(wa.q.w & M4, x0.w, s), t = dp4(wb.q.w & M4, x0.w, t);
-            s = dp4((wa.q.x >> 4) & M4, x1.x, s), t = dp4((wb.q.x >> 4) & M4, x1.x, t);
-            s = dp4((wa.q.y >> 4) & M4, x1.y, s), t = dp4((wb.q.y >> 4) & M4, x1.y, t);
-            s = dp4((wa.q.z >> 4) & M4, x1.z, s), t = dp4((wb.q.z >> 4) & M4, x1.z, t);
-            s = dp4((wa.q.w >> 4) & M4, x1.w, s), t = dp4((wb.q.w >> 4) & M4, x1.w, t);
-            acc += wa.d * ((float)s * d8.x - 8.0f * d8.y);
-            acb += wb.d * ((float)t * d8.x - 8.0f * d8.y);
-        }
-        mg_pair_out(M, sr, local + a, i0 + a, two, warp_sum(acc), warp_sum(acb));
-    }
-}
-
 static __device__ __forceinline__ void mg_products(const mg_phase &P, const int *split, const uint8_t *ring,
                                                    uint64_t *full, uint64_t *empty, unsigned *k, const int8_t *xq,
                                                    const float2 *ds, const mg_rows *sr, mg_tiles *tl,
@@ -441,8 +403,6 @@ static __device__ __forceinline__ void mg_products(const mg_phase &P, const int 
             /* groups of MG_KS warps, one stage each, blocks split over the group */
             if ((int)(*k % (MG_NCW / MG_KS)) == w / MG_KS && w / MG_KS < MG_NCW / MG_KS)
                 mg_tile_q40(M, sr, st, n, i0, local, xq, ds, tl, (int)rs, w % MG_KS);
-        } else if (!(dbg & 1) && P.xl) {
-            mg_rows_q40x(M, sr, st, n, j, i0, local, xq, ds);
         } else if (!(dbg & 1)) {
 #define MG_T(T) \
     case T: mg_rows_t<T>(M, sr, st, n, j, i0, local, xq, ds); break;
@@ -820,17 +780,15 @@ bool cu_mega_mv(cu_mega *m, int in, const float *x, const float *x2, const float
     for (int i = 0; ok && i < nm; i++) {
         mg_mat M = mats[i];
         const size_t rb = (size_t)M.qs + M.ss;
-        ok = mg_type_ok(M.type) && M.cols == P->cols && rb > 0 && 2 * rb <= MG_SB && M.qrow % 16 == 0 &&
+        /* q4_0 rows of odd block counts keep the file's order: not taken (q40_reordered) */
+        ok = mg_type_ok(M.type) && (M.type != IG_TYPE_Q4_0 || q40_reordered(M.type, M.cols / 32)) &&
+             M.cols == P->cols && rb > 0 && 2 * rb <= MG_SB && M.qrow % 16 == 0 &&
              M.srow % 16 == 0 && ((uintptr_t)M.q & 15) == 0 && ((uintptr_t)M.s & 15) == 0 && M.rows > 0;
         M.rs = (int)(MG_SB / rb) & ~(MG_U - 1); /* whole row pairs (mg_rows_t) */
         if (M.qs != M.qrow && M.rs > 16) M.rs = 16; /* one mma tile */
         if (M.res && nm != 1) ok = false;
         P->m[i] = M;
     }
-#ifdef MG_XL
-    P->xl = ok;
-    for (int i = 0; i < nm; i++) P->xl = P->xl && P->m[i].type == IG_TYPE_Q4_0 && P->m[i].qs == P->m[i].qrow;
-#endif
     if (!ok) m->bad = true;
     return ok;
 }

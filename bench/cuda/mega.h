@@ -34,7 +34,6 @@ typedef struct mg_att {
 } mg_att;
 typedef struct __align__(16) mg_phase { /* a multiple of 16 bytes: copied with cp.async */
     int kind, in, cols, nm, split;
-    int xl;                 /* MG_XL: every matrix q4_0, activation halves stored apart */
     const float *x, *x2, *nw; /* NORM: x, weight; F32: x; GLU: gate, up */
     float eps;
     mg_mat m[MG_MAXM];

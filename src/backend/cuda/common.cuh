@@ -19,7 +19,9 @@
  * and qh (scales and d are S): a decode task is 16 bytes of quants, so a
  * warp's loads are contiguous (matvec.cu). The scales of these two are
  * also reordered inside their S part (k4_pack, k6_pack) so a decode task
- * extracts its own with fewer instructions.
+ * extracts its own with fewer instructions. q4_0's Q parts are reordered
+ * inside each row (q40_reordered), so that a warp's activation loads are
+ * contiguous too.
  */
 #ifndef INGOT_CUDA_COMMON_CUH
 #define INGOT_CUDA_COMMON_CUH
@@ -564,6 +566,26 @@ static __device__ __forceinline__ uint32_t ld32_a2(const uint8_t *p) {
     return (uint32_t)h[0] | ((uint32_t)h[1] << 16);
 }
 
+/* q4_0 on the device, rows of an even number nb of blocks (every real
+ * model's; odd rows keep the file's order and the kernel type CU_Q40F).
+ * A row is 2 nb half-blocks of 16 values; the Q part of block b holds
+ * half-blocks b (low nibbles) and nb + b (high nibbles), in value order.
+ * Decode lane b then dots values 16b.. and 16(nb + b).., so across a warp
+ * both of its activation loads are 512 contiguous bytes (4 L1 wavefronts)
+ * instead of 1 KB at a 32-byte stride (8). Half-block h belongs to block
+ * h / 2, so blocks 2j and 2j + 1 hold the halves of blocks j and nb/2 + j,
+ * and the S part keeps those two scales adjacent (at 2j and 2j + 1): one
+ * 4-byte load per task. */
+static __host__ __device__ __forceinline__ bool q40_reordered(uint32_t t, int nb) {
+    return t == IG_TYPE_Q4_0 && !(nb & 1);
+}
+/* Where block b's scale is, in 2-byte units. */
+static __host__ __device__ __forceinline__ int q40_spos(int b, int nb) {
+    return b < nb / 2 ? 2 * b : 2 * (b - nb / 2) + 1;
+}
+/* The kernels' name for q4_0 rows in the file's order (odd nb). */
+#define CU_Q40F (IG_TYPE_COUNT + 1)
+
 /* q4_K / q5_K 6-bit scale and min of sub-block j from the 12 scale bytes. */
 static __host__ __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int *sc, int *m) {
     if (j < 4) {
@@ -726,8 +748,15 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
         return;
     }
     qlayout L = ql_get(t);
-    int nb = cols / L.qk, b = k0 / L.qk;
-    deq8(t, Q + (r * nb + b) * L.qn, S + r * ql_srow(L, cols) + b * (L.bs - L.qn), k0 % L.qk, y);
+    int nb = cols / L.qk, b = k0 / L.qk, qb = b, qk0 = k0 % L.qk;
+    int sb = b;
+    if (q40_reordered(t, nb)) { /* the Q part that holds half-block h, as if it were block qb's */
+        const int h = 2 * b + (qk0 >> 4);
+        qb = h < nb ? h : h - nb;
+        qk0 = (h < nb ? 0 : 16) + (qk0 & 15);
+        sb = q40_spos(b, nb);
+    }
+    deq8(t, Q + (r * nb + qb) * L.qn, S + r * ql_srow(L, cols) + sb * (L.bs - L.qn), qk0, y);
 }
 
 /* ---- launchers (one per op family, each in its own .cu file) -------- */
@@ -749,6 +778,9 @@ void cu_mv_init(cuda_ctx *c);
  * scales repacked, k4_pack / k6_pack). */
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
                qlayout L, int nb_row, uint32_t t);
+/* Upload, after cu_repack of a whole q4_0 weight: rows [0, rows) of the Q
+ * parts in src (file order) into the decode order (q40_reordered) in dst. */
+void cu_q40_order(cuda_ctx *c, uint8_t *dst, const uint8_t *src, int64_t rows, int nb);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
 bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
                   int n);

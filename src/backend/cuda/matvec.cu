@@ -148,7 +148,7 @@ static __device__ __forceinline__ void mv_load(typename mvq<T>::W *w, const uint
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t));
+        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t), ntask / Q::TPB);
     }
 }
 template <int T, int NC>
@@ -163,7 +163,8 @@ static __device__ __forceinline__ void mv_dot(const typename mvq<T>::W *w, const
 #pragma unroll
             for (int c = 0; c < NC; c++)
                 if (c < p.n)
-                    acc[c] += Q::dot(w[u], p.xq + (size_t)c * qs, p.ds + (size_t)c * dss, t / Q::TPB, mv_sub<T>(t));
+                    acc[c] += Q::dot(w[u], p.xq + (size_t)c * qs, p.ds + (size_t)c * dss, t / Q::TPB, mv_sub<T>(t),
+                                      ntask / Q::TPB);
         }
     }
 }
@@ -254,7 +255,16 @@ bool cu_mv_pair_ok(uint32_t t1, uint32_t t2) {
  * in shared memory first, instead of a SwiGLU kernel before it. NW warps,
  * one row each per pass: 32 or 16 (INGOT_CUDA_MVR_NW) for the types whose
  * kernels fit 64 registers, 16 for the others. */
-template <int T> struct mvr { enum { LIGHT = mvq<T>::MINB >= 8 }; };
+template <int T> struct mvr {
+    enum { LIGHT = mvq<T>::MINB >= 8 };
+    /* registers per thread for NW warps: LIGHT types fit 32 warps per SM;
+     * q4_0's 56 (not 64: allocation is in steps of 8) leave a 4-warp CTA
+     * of the next product room beside a 32-warp CTA (NOTES v17: +2%); the
+     * reordered q4_0 dot would take 62 on its own */
+    static constexpr int maxreg(int nw) {
+        return !LIGHT ? 65536 / (32 * nw) : (T == IG_TYPE_Q4_0 || T == CU_Q40F) && nw == 32 ? 56 : 64;
+    }
+};
 
 template <int T>
 static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, const int8_t *xq, const float2 *ds,
@@ -263,7 +273,7 @@ static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, c
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, mv_sub<T>(t));
+        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, mv_sub<T>(t), ntask / Q::TPB);
     }
 }
 
@@ -316,7 +326,7 @@ static __device__ __forceinline__ void mvr_glu_cl(const mv_params &p, int8_t *sx
 }
 
 template <int T, bool GLU, int NW, int CL = 1>
-static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k_mv_r(const mv_params p) {
+static __global__ void __launch_bounds__(32 * NW) __maxnreg__(mvr<T>::maxreg(NW)) k_mv_r(const mv_params p) {
     typedef mvq<T> Q;
     extern __shared__ __align__(16) uint8_t smr[];
     __shared__ float sv[32];
@@ -417,7 +427,6 @@ static __global__ void __launch_bounds__(32 * NW, mvr<T>::LIGHT ? 32 / NW : 1) k
  * (INGOT_CUDA_MV_SMEM=1): slower than the register kernels on H100, most
  * for the k-quants (bench/cuda/NOTES.md, v6). */
 template <int T> struct mvs { enum { SB = 8, NST = 4 }; };
-template <> struct mvs<IG_TYPE_Q4_0> { enum { SB = 64, NST = 4 }; };
 template <> struct mvs<IG_TYPE_Q4_1> { enum { SB = 64, NST = 4 }; };
 template <> struct mvs<IG_TYPE_Q5_0> { enum { SB = 64, NST = 4 }; };
 template <> struct mvs<IG_TYPE_Q5_1> { enum { SB = 64, NST = 4 }; };
@@ -469,8 +478,8 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
             const int b0 = s * SB, nt = (nb - b0 < SB ? nb - b0 : SB) * Q::TPB;
 #pragma unroll 2
             for (int t = lane; t < nt; t += 32) {
-                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t));
-                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, mv_sub<T>(t));
+                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t), nb);
+                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, mv_sub<T>(t), nb);
             }
             __syncwarp(); /* the slot is refilled next */
             mvs_fill<T>(sm[w][s % NST], Qr, Sr, s + NST, nb, lane);
@@ -555,11 +564,11 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, NC == 1 ? 8 : 4) k_mv_f(
 
 #define MVL(K) cu_launch(c, K, g, b, 0, p)
 /* One token: the shared-memory staged kernels (INGOT_CUDA_MV_SMEM=0: the
- * register double-buffered ones, for A/B measurements). */
+ * register double-buffered ones, for A/B measurements). Not q4_0: a
+ * stage's blocks need scales from the whole row (q40_reordered). */
 static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
     switch (type) {
-    case IG_TYPE_Q4_0: MVL((k_mv_s<IG_TYPE_Q4_0>)); return true;
     case IG_TYPE_Q4_1: MVL((k_mv_s<IG_TYPE_Q4_1>)); return true;
     case IG_TYPE_Q5_0: MVL((k_mv_s<IG_TYPE_Q5_0>)); return true;
     case IG_TYPE_Q5_1: MVL((k_mv_s<IG_TYPE_Q5_1>)); return true;
@@ -573,14 +582,21 @@ static bool mv_dispatch_s(cuda_ctx *c, uint32_t type, const mv_params &p, int gr
     }
 }
 
+/* The kernels' type: q4_0 rows of odd block counts are in the file's order. */
+static uint32_t mv_ktype(uint32_t type, int cols) {
+    return type == IG_TYPE_Q4_0 && !q40_reordered(type, cols / 32) ? CU_Q40F : type;
+}
+
 template <int NC, int EPI> static void mv_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid) {
     dim3 g(grid), b(MV_WARPS * 32);
+    type = mv_ktype(type, p.cols);
     if (NC == 1 && EPI == EPI_NONE && c->mv_smem && mv_dispatch_s(c, type, p, grid)) return;
     switch (type) {
     case IG_TYPE_F32: MVL((k_mv_f<IG_TYPE_F32, NC>)); break;
     case IG_TYPE_F16: MVL((k_mv_f<IG_TYPE_F16, NC>)); break;
     case IG_TYPE_BF16: MVL((k_mv_f<IG_TYPE_BF16, NC>)); break;
     case IG_TYPE_Q4_0: MVL((k_mv_q<IG_TYPE_Q4_0, NC, EPI>)); break;
+    case CU_Q40F: MVL((k_mv_q<CU_Q40F, NC, EPI>)); break;
     case IG_TYPE_Q4_1: MVL((k_mv_q<IG_TYPE_Q4_1, NC, EPI>)); break;
     case IG_TYPE_Q5_0: MVL((k_mv_q<IG_TYPE_Q5_0, NC, EPI>)); break;
     case IG_TYPE_Q5_1: MVL((k_mv_q<IG_TYPE_Q5_1, NC, EPI>)); break;
@@ -613,7 +629,7 @@ static bool mvr_cl_ok(const cuda_ctx *c, int cols, int grid) {
 
 template <bool GLU> static bool mvr_dispatch(cuda_ctx *c, uint32_t type, const mv_params &p, int grid, size_t smem) {
     const bool cl = GLU && mvr_cl_ok(c, p.cols, grid);
-    switch (type) {
+    switch (mv_ktype(type, p.cols)) {
 #define R(T)                                                                                \
     case T:                                                                                 \
         if (cl) mvr_launch_cl<T>(c, p, grid);                                               \
@@ -621,7 +637,7 @@ template <bool GLU> static bool mvr_dispatch(cuda_ctx *c, uint32_t type, const m
             cu_launch(c, k_mv_r<T, GLU, mvr<T>::LIGHT ? 32 : 16>, dim3(grid), dim3(1024), smem, p); \
         else cu_launch(c, k_mv_r<T, GLU, 16>, dim3(grid), dim3(512), smem, p);             \
         return true;
-    R(IG_TYPE_Q4_0) R(IG_TYPE_Q4_1) R(IG_TYPE_Q5_0) R(IG_TYPE_Q5_1) R(IG_TYPE_Q8_0)
+    R(IG_TYPE_Q4_0) R(CU_Q40F) R(IG_TYPE_Q4_1) R(IG_TYPE_Q5_0) R(IG_TYPE_Q5_1) R(IG_TYPE_Q8_0)
     R(IG_TYPE_Q2_K) R(IG_TYPE_Q3_K) R(IG_TYPE_Q4_K) R(IG_TYPE_Q5_K) R(IG_TYPE_Q6_K)
 #undef R
     default: return false;
@@ -676,7 +692,8 @@ void cu_mv_init(cuda_ctx *c) {
     int bytes = optin - 1024 < 200 * 1024 ? optin - 1024 : 200 * 1024;
     c->mvr_smem_max = bytes > 0 ? bytes : 0;
     if (!c->mvr_smem_max) return;
-    mvr_init<IG_TYPE_Q4_0>(c, bytes), mvr_init<IG_TYPE_Q4_1>(c, bytes), mvr_init<IG_TYPE_Q5_0>(c, bytes);
+    mvr_init<IG_TYPE_Q4_0>(c, bytes), mvr_init<CU_Q40F>(c, bytes), mvr_init<IG_TYPE_Q4_1>(c, bytes);
+    mvr_init<IG_TYPE_Q5_0>(c, bytes);
     mvr_init<IG_TYPE_Q5_1>(c, bytes), mvr_init<IG_TYPE_Q8_0>(c, bytes), mvr_init<IG_TYPE_Q2_K>(c, bytes);
     mvr_init<IG_TYPE_Q3_K>(c, bytes), mvr_init<IG_TYPE_Q4_K>(c, bytes), mvr_init<IG_TYPE_Q5_K>(c, bytes);
     mvr_init<IG_TYPE_Q6_K>(c, bytes);
@@ -850,13 +867,35 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
     if (i >= nblk) return;
     const uint8_t *s = src + i * bs;
     const size_t g = blk0 + i, r = g / (size_t)nb, b = g % (size_t)nb;
-    uint8_t *q = dq + g * qn, *o = dsp + r * srow + b * (bs - qn);
+    uint8_t *q = dq + g * qn, *o = dsp + r * srow + (q40_reordered(t, nb) ? q40_spos((int)b, nb) : b) * (bs - qn);
     for (int k = 0; k < qn; k++) q[k] = s[qo + k];
     int j = 0;
     for (int k = 0; k < qo; k++) o[j++] = s[k];
     for (int k = qo + qn; k < bs; k++) o[j++] = s[k];
     if (t == IG_TYPE_Q4_K) k4_pack(s + 4, o + 4);
     if (t == IG_TYPE_Q6_K) k6_pack(s + 192, o);
+}
+
+/* q4_0's Q parts from the file's order into the decode order
+ * (q40_reordered), one thread per 16 bytes written. */
+static __global__ void k_q40_order(uint8_t *__restrict__ dst, const uint8_t *__restrict__ src, size_t n, int nb) {
+    const size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (g >= n) return;
+    const int b = (int)(g % (size_t)nb);
+    const uint4 *row = (const uint4 *)src + (g - (size_t)b);
+    const uint4 lo = row[b >> 1], hi = row[(nb + b) >> 1];
+    const int sl = 4 * (b & 1), sh = 4 * ((nb + b) & 1);
+    ((uint4 *)dst)[g] = make_uint4(((lo.x >> sl) & M4) | (((hi.x >> sh) & M4) << 4),
+                                   ((lo.y >> sl) & M4) | (((hi.y >> sh) & M4) << 4),
+                                   ((lo.z >> sl) & M4) | (((hi.z >> sh) & M4) << 4),
+                                   ((lo.w >> sl) & M4) | (((hi.w >> sh) & M4) << 4));
+}
+
+void cu_q40_order(cuda_ctx *c, uint8_t *dst, const uint8_t *src, int64_t rows, int nb) {
+    const size_t n = (size_t)rows * (size_t)nb;
+    if (!n) return;
+    k_q40_order<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>(dst, src, n, nb);
+    CU_LAUNCHED(c);
 }
 
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,

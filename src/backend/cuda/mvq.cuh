@@ -72,16 +72,87 @@ static __device__ __forceinline__ int dot_nib(int4 q, uint32_t h, int4 x0, int4 
     return s;
 }
 
+static __device__ __forceinline__ int dot4(int4 v, int4 x, int acc) {
+    return dp4(v.w, x.w, dp4(v.z, x.z, dp4(v.y, x.y, dp4(v.x, x.x, acc))));
+}
+/* The same with v's bytes unsigned (dp4us). */
+static __device__ __forceinline__ int dot4us(int4 v, int4 x, int acc) {
+    return dp4us(v.w, x.w, dp4us(v.z, x.z, dp4us(v.y, x.y, dp4us(v.x, x.x, acc))));
+}
+static __device__ __forceinline__ int4 and_shift(int4 q, int sh, uint32_t mask) {
+    return make_int4((q.x >> sh) & mask, (q.y >> sh) & mask, (q.z >> sh) & mask, (q.w >> sh) & mask);
+}
+
+/* Two 16-byte activation pieces and two q8_1 scales (global or shared
+ * memory) requested together: left to itself the compiler issued the
+ * scales only after the pieces' dot products at q4_0's 56 registers, a
+ * second L1 round trip per task (-7% tg128, NOTES v20). Volatile: it must
+ * stay after pdl_wait(). */
+static __device__ __forceinline__ void ld_x2d2(const int8_t *a, const int8_t *b, const float *pa, const float *pb,
+                                               int4 *xa, int4 *xb, float *da, float *db) {
+    asm volatile("ld.v4.s32 {%0, %1, %2, %3}, [%10];\n\t"
+                 "ld.v4.s32 {%4, %5, %6, %7}, [%11];\n\t"
+                 "ld.f32 %8, [%12];\n\t"
+                 "ld.f32 %9, [%13];"
+                 : "=r"(xa->x), "=r"(xa->y), "=r"(xa->z), "=r"(xa->w), "=r"(xb->x), "=r"(xb->y), "=r"(xb->z),
+                   "=r"(xb->w), "=f"(*da), "=f"(*db)
+                 : "l"(a), "l"(b), "l"(pa), "l"(pb));
+}
+
+/* The high nibbles of a's bytes as signed bytes 16 (u - 8): (a & 0xF0..)
+ * ^ s8 with s8 = 0x80808080 in a register, so one LOP3 (the compiler's
+ * own form took two: one immediate per instruction). */
+static __device__ __forceinline__ int hi_s16(uint32_t a, uint32_t s8) {
+    uint32_t d;
+    asm("lop3.b32 %0, %1, 0xF0F0F0F0, %2, 0x6A;" : "=r"(d) : "r"(a), "r"(s8));
+    return (int)d;
+}
+
 template <int T> struct mvq;
 
-/* MINB 9: 56 registers, nine CTAs per SM (a 57th register costs one) */
+/* q4_0 in rows of an even number of blocks, as the GPU keeps them
+ * (common.cuh, q40_reordered): task b's 16 bytes hold half-blocks b and
+ * nb + b, whose activations are 16-byte pieces contiguous across the
+ * warp, so each activation load is 512 contiguous bytes (4 L1 wavefronts)
+ * instead of 1 KB at a 32-byte stride (8); the two weight scales are one
+ * 4-byte load. The nibbles become signed bytes 16 (u - 8) in place, so no
+ * q8_1 sum term (whose block the task shares with another) is needed, and
+ * the 16 comes off at the end. +0.7% tg128 over the file order on H100,
+ * of a +2% bound with the old dot's instructions (NOTES v20). MINB 9: nine
+ * CTAs per SM at 56 registers with both register sets' loads in flight. */
 template <> struct mvq<IG_TYPE_Q4_0> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
+    struct W { int4 q; uint32_t d2; };
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
+        return {ldw<G>(Q + b * QN), *(const uint32_t *)(S + (b & ~1) * SN)};
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int nb) {
+        int4 xa, xb;
+        float da, db;
+        ld_x2d2(xq + 16 * b, xq + 16 * (nb + b), &ds[b >> 1].x, &ds[(nb >> 1) + (b >> 1)].x, &xa, &xb, &da, &db);
+        const uint32_t s8 = 0x80808080u;
+        int sa = dp4(hi_s16((uint32_t)w.q.x << 4, s8), xa.x, 0);
+        sa = dp4(hi_s16((uint32_t)w.q.y << 4, s8), xa.y, sa);
+        sa = dp4(hi_s16((uint32_t)w.q.z << 4, s8), xa.z, sa);
+        sa = dp4(hi_s16((uint32_t)w.q.w << 4, s8), xa.w, sa);
+        int sb = dp4(hi_s16((uint32_t)w.q.x, s8), xb.x, 0);
+        sb = dp4(hi_s16((uint32_t)w.q.y, s8), xb.y, sb);
+        sb = dp4(hi_s16((uint32_t)w.q.z, s8), xb.z, sb);
+        sb = dp4(hi_s16((uint32_t)w.q.w, s8), xb.w, sb);
+        const float2 d = __half22float2(*(const __half2 *)&w.d2);
+        return 0.0625f * (d.x * da * (float)sa + d.y * db * (float)sb);
+    }
+};
+
+/* q4_0 rows of an odd number of blocks, in the file's order: a task is a
+ * block, dotted with 8 dp4a against its 32 activations. */
+template <> struct mvq<CU_Q40F> {
+    enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
     struct W { int4 q; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), h2f(ld16(S + b * SN))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
         const int s = dot_nib<false>(w.q, 0, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         return w.d * ((float)s * d8.x - 8.0f * d8.y);
@@ -91,10 +162,10 @@ template <> struct mvq<IG_TYPE_Q4_0> {
 template <> struct mvq<IG_TYPE_Q4_1> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 4, U = 2, MINB = 8 };
     struct W { int4 q; float d, m; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), h2f(ld16(S + b * SN)), h2f(ld16(S + b * SN + 2))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
         const int s = dot_nib<false>(w.q, 0, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         return w.d * d8.x * (float)s + w.m * d8.y;
@@ -104,12 +175,12 @@ template <> struct mvq<IG_TYPE_Q4_1> {
 template <int T5> struct mvq5 {
     enum { QK = 32, TPB = 1, QN = 16, SN = T5 == IG_TYPE_Q5_1 ? 8 : 6, U = 2, MINB = 6 };
     struct W { int4 q; uint32_t qh; float d, m; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         const uint8_t *s = S + b * SN;
         bool one = T5 == IG_TYPE_Q5_1;
         return {ldw<G>(Q + b * QN), ld32_a2(s + (one ? 4 : 2)), h2f(ld16(s)), one ? h2f(ld16(s + 2)) : 0.0f};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
         const int s = dot_nib<true>(w.q, w.qh, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         if (T5 == IG_TYPE_Q5_1) return w.d * d8.x * (float)s + w.m * d8.y;
@@ -122,10 +193,10 @@ template <> struct mvq<IG_TYPE_Q5_1> : mvq5<IG_TYPE_Q5_1> {};
 template <> struct mvq<IG_TYPE_Q8_0> {
     enum { QK = 32, TPB = 1, QN = 32, SN = 2, U = 2, MINB = 6 };
     struct W { int4 a, b; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), ldw<G>(Q + b * QN + 16), h2f(ld16(S + b * SN))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
         int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
         int s = dp4(w.a.x, x0.x, 0);
         s = dp4(w.a.y, x0.y, s);
@@ -139,28 +210,17 @@ template <> struct mvq<IG_TYPE_Q8_0> {
     }
 };
 
-static __device__ __forceinline__ int dot4(int4 v, int4 x, int acc) {
-    return dp4(v.w, x.w, dp4(v.z, x.z, dp4(v.y, x.y, dp4(v.x, x.x, acc))));
-}
-/* The same with v's bytes unsigned (dp4us). */
-static __device__ __forceinline__ int dot4us(int4 v, int4 x, int acc) {
-    return dp4us(v.w, x.w, dp4us(v.z, x.z, dp4us(v.y, x.y, dp4us(v.x, x.x, acc))));
-}
-static __device__ __forceinline__ int4 and_shift(int4 q, int sh, uint32_t mask) {
-    return make_int4((q.x >> sh) & mask, (q.y >> sh) & mask, (q.z >> sh) & mask, (q.w >> sh) & mask);
-}
-
 /* Tasks of the 256-value k-quants: 4 per super-block. */
 template <> struct mvq<IG_TYPE_Q2_K> {
     enum { QK = 256, TPB = 4, QN = 64, SN = 20, U = 1, MINB = 8 };
     struct W { int4 q; uint32_t sc; float d, dmin; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const uint8_t *s = S + b * SN, *sc = s + 8 * h + (l0 >> 4);
         uint32_t scs = sc[0] | (sc[2] << 8) | (sc[4] << 16) | ((uint32_t)sc[6] << 24);
         return {ldw<G>(Q + b * QN + 32 * h + l0), scs, h2f(ld16(s + 16)), h2f(ld16(s + 18))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const int8_t *x = xq + b * 256 + 128 * h + l0;
         const float2 *d8 = ds + b * 8 + 4 * h;
@@ -182,7 +242,7 @@ template <> struct mvq<IG_TYPE_Q2_K> {
 template <> struct mvq<IG_TYPE_Q3_K> {
     enum { QK = 256, TPB = 4, QN = 96, SN = 14, U = 1, MINB = 8 };
     struct W { int4 q, hm; int sc[4]; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const uint8_t *s = S + b * SN;
         W w;
@@ -193,7 +253,7 @@ template <> struct mvq<IG_TYPE_Q3_K> {
         w.d = h2f(ld16(s + 12));
         return w;
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const int8_t *x = xq + b * 256 + 128 * h + l0;
         const float2 *d8 = ds + b * 8 + 4 * h;
@@ -213,7 +273,7 @@ template <> struct mvq<IG_TYPE_Q3_K> {
 template <int TK> struct mvq45 {
     enum { QK = 256, TPB = 4, QN = TK == IG_TYPE_Q5_K ? 176 : 144, SN = 0, U = 1, MINB = TK == IG_TYPE_Q5_K ? 6 : 8 };
     struct W { int4 q0, q1, h0, h1, hdr; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c, int) {
         const uint8_t *p = Q + (size_t)b * QN;
         W w;
         w.hdr = ldw<G>(p);
@@ -228,7 +288,7 @@ template <int TK> struct mvq45 {
         }
         return w;
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c, int) {
         const int8_t *x = xq + b * 256 + 64 * c;
         int4 lo0 = and_shift(w.q0, 0, M4), lo1 = and_shift(w.q1, 0, M4);
         int4 hi0 = and_shift(w.q0, 4, M4), hi1 = and_shift(w.q1, 4, M4);
@@ -263,10 +323,10 @@ template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
 template <> struct mvq<IG_TYPE_Q4_K> {
     enum { QK = 256, TPB = 8, QN = 128, SN = 16, U = 2, MINB = 8 };
     struct W { int4 q, hdr; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         return {ldw<G>(Q + (size_t)b * QN + 16 * t), ldw<G>(S + (size_t)b * SN)};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
         const int c = t >> 1, half = t & 1;
         const int8_t *x = xq + (256 * (unsigned)b + 64 * c + 16 * half);
         const int4 xl = ldx(x), xh = ldx(x + 32);
@@ -288,14 +348,14 @@ template <> struct mvq<IG_TYPE_Q4_K> {
 template <> struct mvq<IG_TYPE_Q6_K> {
     enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
     struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         const int h = t >> 2, l0 = 16 * (t & 1);
         const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
         /* the task's two scales are adjacent (k6_pack): 2 (t % 8) */
         return {ldw<G>(p + 16 * t), ldw<G>(p + 128 + 32 * h + l0),
                 (uint32_t)ld16(s + 2 * (t & 7)) | ((uint32_t)ld16(s + 16) << 16)};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
         const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
         const int8_t *x = xq + b * 256 + 128 * h + 32 * r + l0;
         /* the 6-bit values 0..63 as unsigned bytes; their offset of 32 as
