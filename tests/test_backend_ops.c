@@ -227,8 +227,9 @@ static void test_matmul(void) {
         uint32_t t = all_types[ti];
         int64_t qk = ingot_type_block_size(t);
         /* k-quants also with long rows (33 blocks: ~11 tasks per lane);
-         * an odd block count past one warp's tasks (q4_0's two half-blocks
-         * per task come from both halves of the row, common.cuh q40_halves) */
+         * an odd block count past one warp's tasks (CUDA keeps q4_0 rows
+         * of an even count reordered, odd ones as in the file: common.cuh
+         * q40_reordered) */
         int64_t shapes[][2] = {{37, 3 * 256}, {256, 1024}, {5, qk >= 256 ? 256 : 96}, {19, 33 * 256},
                                {7, qk >= 256 ? 5 * 256 : 37 * 32}};
         for (int si = 0; si < 5; si++) {
@@ -276,6 +277,30 @@ static void test_matmul(void) {
         free(xh);
         wpair_free(&w);
     }
+}
+
+/* A q4_0 weight of 37.7 MB: CUDA uploads it in chunks of whole rows
+ * (~32 MiB, the reorder of q40_reordered takes two blocks of a row for
+ * each); products and embedding rows on both sides of the chunk border. */
+static void test_upload_chunks(void) {
+    const int64_t rows = 32768, cols = 2048;
+    wpair w = wpair_new(IG_TYPE_Q4_0, rows, cols);
+    float *xh = malloc((size_t)cols * 4);
+    fill(xh, (size_t)cols, -1, 1);
+    pair x = pair_from(xh, (size_t)cols * 4), o = pair_new((size_t)rows * 4);
+    pair_poison(&o);
+    C->iface->matmul(C, o.c, &w.c, NULL, x.c, 1);
+    G->iface->matmul(G, o.g, &w.g, NULL, x.g, 1);
+    expect("matmul Q4_0 32768x2048 n=1 (two upload chunks)", &o, (size_t)rows, mm_thr(IG_TYPE_Q4_0, 1));
+    int32_t ids[6] = {0, 1, 29126, 29127, 29128, (int32_t)rows - 1}; /* 29127 rows fit 32 MiB */
+    pair id = pair_from(ids, sizeof ids), e = pair_new(sizeof ids / sizeof ids[0] * (size_t)cols * 4);
+    pair_poison(&e);
+    C->iface->embed(C, e.c, &w.c, id.c, 6);
+    G->iface->embed(G, e.g, &w.g, id.g, 6);
+    expect("embed Q4_0 32768x2048 (two upload chunks)", &e, 6 * (size_t)cols, 1e-12);
+    pair_free(&x), pair_free(&o), pair_free(&id), pair_free(&e);
+    free(xh);
+    wpair_free(&w);
 }
 
 /* The decode sequence the backend fuses: three matmuls sharing an input
@@ -881,6 +906,7 @@ int main(void) {
 
     test_sample();
     test_matmul();
+    test_upload_chunks();
     test_fused();
     test_fused_layer();
     test_fused_layer_hd128();

@@ -362,9 +362,11 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
     if (L.qn == L.bs) {
         CU_CHECK(c, cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, c->stream));
     } else {
-        /* Stage whole blocks, then split them into the Q and S arrays. */
-        const size_t stage_blk = ((size_t)32 << 20) / L.bs;
-        size_t sblk = stage_blk < nblk ? stage_blk : nblk;
+        /* Stage whole rows (q4_0's reorder takes two blocks of a row for
+         * each), at least one, then split them into the Q and S arrays. */
+        const size_t nbr = (size_t)(w->cols / L.qk), stage_rows = nbr ? ((size_t)32 << 20) / L.bs / nbr : 1;
+        size_t sblk = (stage_rows ? stage_rows : 1) * nbr;
+        if (sblk > nblk) sblk = nblk;
         uint8_t *st = (uint8_t *)cuda_alloc(be, sblk * L.bs);
         if (!st) {
             release_weight(c, d);
@@ -377,22 +379,6 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
                                         c->stream));
             cu_repack(c, d, d + nblk * L.qn, st, b0, nb, L, (int)(w->cols / L.qk), w->type);
             CU_CHECK(c, cudaStreamSynchronize(c->stream));
-        }
-        if (q40_reordered(w->type, (int)(w->cols / L.qk))) {
-            /* the Q parts into the decode order, rows at a time through st */
-            const size_t qrow = (size_t)(w->cols / L.qk) * L.qn, per = sblk * L.bs / qrow;
-            if (!per) {
-                cudaFree(st);
-                release_weight(c, d);
-                return ig_err(INGOT_ERR_UNSUPPORTED, "cuda: q4_0 row of %lld values is too long",
-                              (long long)w->cols);
-            }
-            for (int64_t r0 = 0; r0 < w->rows && c->err == INGOT_OK; r0 += (int64_t)per) {
-                const int64_t k = w->rows - r0 < (int64_t)per ? w->rows - r0 : (int64_t)per;
-                CU_CHECK(c, cudaMemcpyAsync(st, d + (size_t)r0 * qrow, (size_t)k * qrow, cudaMemcpyDeviceToDevice,
-                                            c->stream));
-                cu_q40_order(c, d + (size_t)r0 * qrow, st, k, (int)(w->cols / L.qk));
-            }
         }
         cudaFree(st);
     }

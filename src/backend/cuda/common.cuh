@@ -775,12 +775,10 @@ void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */
 void cu_mv_init(cuda_ctx *c);
 /* Upload: file blocks of type t into the Q and S parts (q4_K, q6_K:
- * scales repacked, k4_pack / k6_pack). */
+ * scales repacked, k4_pack / k6_pack; q4_0: reordered, q40_reordered, so
+ * blocks [blk0, blk0 + nblk) must be whole rows). */
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
                qlayout L, int nb_row, uint32_t t);
-/* Upload, after cu_repack of a whole q4_0 weight: rows [0, rows) of the Q
- * parts in src (file order) into the decode order (q40_reordered) in dst. */
-void cu_q40_order(cuda_ctx *c, uint8_t *dst, const uint8_t *src, int64_t rows, int nb);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
 bool cu_mm_launch(cuda_ctx *c, float *out, const ig_weight *w, const ig_weight *bias, const float *x,
                   int n);

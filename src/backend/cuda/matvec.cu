@@ -867,35 +867,20 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
     if (i >= nblk) return;
     const uint8_t *s = src + i * bs;
     const size_t g = blk0 + i, r = g / (size_t)nb, b = g % (size_t)nb;
-    uint8_t *q = dq + g * qn, *o = dsp + r * srow + (q40_reordered(t, nb) ? q40_spos((int)b, nb) : b) * (bs - qn);
-    for (int k = 0; k < qn; k++) q[k] = s[qo + k];
+    const bool q40 = q40_reordered(t, nb);
+    uint8_t *q = dq + g * qn, *o = dsp + r * srow + (q40 ? q40_spos((int)b, nb) : b) * (bs - qn);
+    if (q40) { /* half-blocks b and nb + b of the row, which the chunk holds whole */
+        const uint8_t *row = s - b * bs + qo, *pa = row + (b >> 1) * bs, *pb = row + ((nb + b) >> 1) * bs;
+        const int sa = 4 * (int)(b & 1), sb = 4 * (int)((nb + b) & 1);
+        for (int k = 0; k < qn; k++) q[k] = (uint8_t)(((pa[k] >> sa) & 0xF) | (((pb[k] >> sb) & 0xF) << 4));
+    } else {
+        for (int k = 0; k < qn; k++) q[k] = s[qo + k];
+    }
     int j = 0;
     for (int k = 0; k < qo; k++) o[j++] = s[k];
     for (int k = qo + qn; k < bs; k++) o[j++] = s[k];
     if (t == IG_TYPE_Q4_K) k4_pack(s + 4, o + 4);
     if (t == IG_TYPE_Q6_K) k6_pack(s + 192, o);
-}
-
-/* q4_0's Q parts from the file's order into the decode order
- * (q40_reordered), one thread per 16 bytes written. */
-static __global__ void k_q40_order(uint8_t *__restrict__ dst, const uint8_t *__restrict__ src, size_t n, int nb) {
-    const size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (g >= n) return;
-    const int b = (int)(g % (size_t)nb);
-    const uint4 *row = (const uint4 *)src + (g - (size_t)b);
-    const uint4 lo = row[b >> 1], hi = row[(nb + b) >> 1];
-    const int sl = 4 * (b & 1), sh = 4 * ((nb + b) & 1);
-    ((uint4 *)dst)[g] = make_uint4(((lo.x >> sl) & M4) | (((hi.x >> sh) & M4) << 4),
-                                   ((lo.y >> sl) & M4) | (((hi.y >> sh) & M4) << 4),
-                                   ((lo.z >> sl) & M4) | (((hi.z >> sh) & M4) << 4),
-                                   ((lo.w >> sl) & M4) | (((hi.w >> sh) & M4) << 4));
-}
-
-void cu_q40_order(cuda_ctx *c, uint8_t *dst, const uint8_t *src, int64_t rows, int nb) {
-    const size_t n = (size_t)rows * (size_t)nb;
-    if (!n) return;
-    k_q40_order<<<(unsigned)((n + 255) / 256), 256, 0, c->stream>>>(dst, src, n, nb);
-    CU_LAUNCHED(c);
 }
 
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
