@@ -300,8 +300,8 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
         float acc = 0.0f, acb = 0.0f;
 #pragma unroll 2
         for (int t = lane; t < ntask; t += 32) {
-            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB, nb);
-            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB, nb);
+            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB);
+            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB);
             acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB, nb);
             acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB, nb);
         }

@@ -148,7 +148,7 @@ static __device__ __forceinline__ void mv_load(typename mvq<T>::W *w, const uint
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t), ntask / Q::TPB);
+        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t));
     }
 }
 template <int T, int NC>
@@ -478,7 +478,7 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
             const int b0 = s * SB, nt = (nb - b0 < SB ? nb - b0 : SB) * Q::TPB;
 #pragma unroll 2
             for (int t = lane; t < nt; t += 32) {
-                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t), nb);
+                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t));
                 acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, mv_sub<T>(t), nb);
             }
             __syncwarp(); /* the slot is refilled next */

@@ -123,7 +123,7 @@ template <int T> struct mvq;
 template <> struct mvq<IG_TYPE_Q4_0> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
     struct W { int4 q; uint32_t d2; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
         return {ldw<G>(Q + b * QN), *(const uint32_t *)(S + (b & ~1) * SN)};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int nb) {
@@ -149,7 +149,7 @@ template <> struct mvq<IG_TYPE_Q4_0> {
 template <> struct mvq<CU_Q40F> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
     struct W { int4 q; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
         return {ldw<G>(Q + b * QN), h2f(ld16(S + b * SN))};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
@@ -162,7 +162,7 @@ template <> struct mvq<CU_Q40F> {
 template <> struct mvq<IG_TYPE_Q4_1> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 4, U = 2, MINB = 8 };
     struct W { int4 q; float d, m; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
         return {ldw<G>(Q + b * QN), h2f(ld16(S + b * SN)), h2f(ld16(S + b * SN + 2))};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
@@ -175,7 +175,7 @@ template <> struct mvq<IG_TYPE_Q4_1> {
 template <int T5> struct mvq5 {
     enum { QK = 32, TPB = 1, QN = 16, SN = T5 == IG_TYPE_Q5_1 ? 8 : 6, U = 2, MINB = 6 };
     struct W { int4 q; uint32_t qh; float d, m; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
         const uint8_t *s = S + b * SN;
         bool one = T5 == IG_TYPE_Q5_1;
         return {ldw<G>(Q + b * QN), ld32_a2(s + (one ? 4 : 2)), h2f(ld16(s)), one ? h2f(ld16(s + 2)) : 0.0f};
@@ -193,7 +193,7 @@ template <> struct mvq<IG_TYPE_Q5_1> : mvq5<IG_TYPE_Q5_1> {};
 template <> struct mvq<IG_TYPE_Q8_0> {
     enum { QK = 32, TPB = 1, QN = 32, SN = 2, U = 2, MINB = 6 };
     struct W { int4 a, b; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
         return {ldw<G>(Q + b * QN), ldw<G>(Q + b * QN + 16), h2f(ld16(S + b * SN))};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
@@ -214,7 +214,7 @@ template <> struct mvq<IG_TYPE_Q8_0> {
 template <> struct mvq<IG_TYPE_Q2_K> {
     enum { QK = 256, TPB = 4, QN = 64, SN = 20, U = 1, MINB = 8 };
     struct W { int4 q; uint32_t sc; float d, dmin; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const uint8_t *s = S + b * SN, *sc = s + 8 * h + (l0 >> 4);
         uint32_t scs = sc[0] | (sc[2] << 8) | (sc[4] << 16) | ((uint32_t)sc[6] << 24);
@@ -242,7 +242,7 @@ template <> struct mvq<IG_TYPE_Q2_K> {
 template <> struct mvq<IG_TYPE_Q3_K> {
     enum { QK = 256, TPB = 4, QN = 96, SN = 14, U = 1, MINB = 8 };
     struct W { int4 q, hm; int sc[4]; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const uint8_t *s = S + b * SN;
         W w;
@@ -273,7 +273,7 @@ template <> struct mvq<IG_TYPE_Q3_K> {
 template <int TK> struct mvq45 {
     enum { QK = 256, TPB = 4, QN = TK == IG_TYPE_Q5_K ? 176 : 144, SN = 0, U = 1, MINB = TK == IG_TYPE_Q5_K ? 6 : 8 };
     struct W { int4 q0, q1, h0, h1, hdr; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c) {
         const uint8_t *p = Q + (size_t)b * QN;
         W w;
         w.hdr = ldw<G>(p);
@@ -323,7 +323,7 @@ template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
 template <> struct mvq<IG_TYPE_Q4_K> {
     enum { QK = 256, TPB = 8, QN = 128, SN = 16, U = 2, MINB = 8 };
     struct W { int4 q, hdr; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
         return {ldw<G>(Q + (size_t)b * QN + 16 * t), ldw<G>(S + (size_t)b * SN)};
     }
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
@@ -348,7 +348,7 @@ template <> struct mvq<IG_TYPE_Q4_K> {
 template <> struct mvq<IG_TYPE_Q6_K> {
     enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
     struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
         const int h = t >> 2, l0 = 16 * (t & 1);
         const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
         /* the task's two scales are adjacent (k6_pack): 2 (t % 8) */
