@@ -115,9 +115,11 @@ if [ $build_rc -eq 0 ]; then
         echo "build ab$j (${BLD[$j]}) rc=$? ($(( $(date +%s) - t0 ))s)"
         dirs+=("$B-ab$j")
       done
-      # GPU_CHECK_BASE=file.tgz: another source tree (e.g. `git archive
-      # --format=tar.gz -o base.tgz HEAD`, left untracked so the device
-      # tool carries it): its bench_cuda_ops and ingot join the A/B
+      # GPU_CHECK_BASE=file.tgz: another source tree, left untracked so the
+      # device tool carries it, without the test data it does not build
+      # (the whole tree twice is over the tool's 64 MiB): `git archive
+      # --format=tar.gz -o base.tgz HEAD -- . ':(exclude)tests/data/vocab'
+      # ':(exclude)tests/data/models'`. Its bench_cuda_ops and ingot join the A/B
       if [ -n "${GPU_CHECK_BASE:-}" ]; then
         rm -rf "$B-base-src" && mkdir -p "$B-base-src" && tar xzf "$GPU_CHECK_BASE" -C "$B-base-src" &&
           { grep -q 'cuda/cuda.cmake' "$B-base-src/CMakeLists.txt" ||
