@@ -934,6 +934,11 @@ int main(void) {
     with_env("INGOT_CUDA_ATT_SK", "0", test_fused_layer);
     /* kernels left at the driver's L1 / shared memory split */
     with_env("INGOT_CUDA_CARVEOUT", "-1", test_fused_layer);
+    /* the k-quant products on activations in the natural order (the
+     * backend's choice while a weight of another quantized type is
+     * resident; common.cuh xk_pos) */
+    with_env("INGOT_CUDA_NO_XK", "1", test_matmul);
+    with_env("INGOT_CUDA_NO_XK", "1", test_fused_layer);
     /* the decode kernels that stage weights through shared memory (off
      * by default, kept for other cards) */
     with_env("INGOT_CUDA_MV_SMEM", "1", test_matmul);

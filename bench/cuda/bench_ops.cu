@@ -368,7 +368,7 @@ static void mega_forward(ig_backend *be, fake_model &m, cu_mega *g, int len) {
     B->capture_begin(be, key);
     B->embed(be, m.x, &m.emb, m.ids, 1);
     cu_mega_launch(c, g);
-    q8_set(c, NULL, 0, NULL);
+    q8_set(c, NULL, 0, NULL, 0);
     B->rms_norm(be, m.h, m.x, &m.onorm, 1, E, 1e-5f);
     B->matmul(be, m.logits, &m.out, NULL, m.h, 1);
     B->argmax(be, m.amax, m.logits, NV);

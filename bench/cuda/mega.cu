@@ -264,7 +264,7 @@ static __device__ __forceinline__ void mg_input(const mg_phase &P, const int *sp
 #pragma unroll
     for (int i = 0; i < MG_PV; i++) {
         const int f = threadIdx.x + i * T;
-        if (i < nit) q8_put4(v[i], f < c4, xq, ds, (size_t)f * 4);
+        if (i < nit) q8_put4(v[i], f < c4, xq, ds, (size_t)f * 4, 0);
     }
     cons_sync();
 }
@@ -300,10 +300,10 @@ static __device__ __forceinline__ void mg_rows_t(const mg_mat &M, const mg_rows 
         float acc = 0.0f, acb = 0.0f;
 #pragma unroll 2
         for (int t = lane; t < ntask; t += 32) {
-            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB);
-            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB);
-            acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB, nb);
-            acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB, nb);
+            const typename Q::W wa = Q::template load<false>(Qa, Sa, t / Q::TPB, t % Q::TPB, nb);
+            const typename Q::W wb = Q::template load<false>(Qb, Sb, t / Q::TPB, t % Q::TPB, nb);
+            acc += Q::dot(wa, xq, ds, t / Q::TPB, t % Q::TPB, nb, xkv{0, 64});
+            acb += Q::dot(wb, xq, ds, t / Q::TPB, t % Q::TPB, nb, xkv{0, 64});
         }
         mg_pair_out(M, sr, local + a, i0 + a, two, warp_sum(acc), warp_sum(acb));
     }

@@ -43,6 +43,7 @@ using namespace nvcuda;
 typedef struct attn_dec {
     int8_t *xq;            /* q8_1 of out, or NULL */
     float2 *ds;
+    int xc;                /* its layout (xk_pos) */
     unsigned *cnt;         /* per-(token, head) counters; NULL: k_attn_combine merges */
     /* ROPE (one token): q and this token's k are still unrotated; k/v
      * rows (f32, KV head g at g*hd) are rotated/rounded here, used for key
@@ -61,7 +62,7 @@ typedef struct attn_dec {
  * read through L2 (other CTAs wrote them), all loads in flight at once;
  * write out and its q8_1 form. Same arithmetic as k_attn_combine. */
 static __device__ __noinline__ void attn_merge(float *out, const float *pp, size_t orow, int hd, int nsplit,
-                                               int8_t *xq, float2 *ds) {
+                                               int8_t *xq, float2 *ds, int xc, size_t rs) {
     __shared__ float sf[32], sL[32];
     const int tid = threadIdx.x;
     for (int e0 = 0; e0 < hd; e0 += blockDim.x) {
@@ -87,7 +88,8 @@ static __device__ __noinline__ void attn_merge(float *out, const float *pp, size
         }
         float y = O / L;
         if (e < hd) out[orow + e] = y;
-        if (xq && e0 + (tid & ~31) < hd) q8_put(y, xq, ds, orow + e); /* hd % 32 == 0: whole warps */
+        if (xq && e0 + (tid & ~31) < hd) /* hd % 32 == 0: whole warps; the row starts at rs */
+            q8_put(y, xq + rs, ds + rs / 32, orow - rs + e, xc);
     }
 }
 
@@ -251,7 +253,8 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
                 for (int k = 0; k < DEC_WARPS; k++) O += so[k][e] * f[k];
                 out[orow + e] = O / L;
             }
-            if (x.xq && e0 + (int)(threadIdx.x & ~31) < hd) q8_put(O / L, x.xq, x.ds, orow + e);
+            if (x.xq && e0 + (int)(threadIdx.x & ~31) < hd)
+                q8_put(O / L, x.xq + orow - (size_t)h * hd, x.ds + (orow - (size_t)h * hd) / 32, (size_t)h * hd + e, x.xc);
         }
         return;
     }
@@ -264,7 +267,7 @@ static __global__ void __launch_bounds__(DEC_WARPS * 32)
         if (e == 0) pp[(size_t)s * (hd + 2)] = M, pp[(size_t)s * (hd + 2) + 1] = L;
     }
     if (!x.cnt) return;
-    if (cta_arrive_last(x.cnt + (size_t)i * n_head + h, nsplit)) attn_merge(out, pp, orow, hd, nsplit, x.xq, x.ds);
+    if (cta_arrive_last(x.cnt + (size_t)i * n_head + h, nsplit)) attn_merge(out, pp, orow, hd, nsplit, x.xq, x.ds, x.xc, orow - (size_t)h * hd);
 }
 
 static __global__ void k_attn_combine(float *out, const float *part, int n_head, int hd, int nsplit) {
@@ -598,7 +601,7 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         if ((c->fuse & FUSE_ATTN) && nsplit > 1 && (size_t)n * a->n_head <= NCNT) x.cnt = c->cnt;
         void *qb = c->scr[SCR_Q8].p;
         bool q8 = (c->fuse & FUSE_ATTN) && hd % 32 == 0 && (nsplit == 1 || x.cnt) && qb && c->scr[SCR_Q8].cap >= q8_bytes(n, cols);
-        if (q8) x.xq = (int8_t *)qb, x.ds = q8_ds(qb, n, cols);
+        if (q8) x.xq = (int8_t *)qb, x.ds = q8_ds(qb, n, cols), x.xc = cu_xc(c, cols);
         /* one token, and the merge in this kernel (a combine kernel after
          * it would read partials the skipped chunks never wrote) */
         x.single = n == 1 && x.cnt ? c->att_single : 0;
@@ -642,7 +645,7 @@ static void attn_run(cuda_ctx *c, float *out, const float *q, int ld_q, const vo
         if (nsplit > 1 && !x.cnt)
             cu_launch(c, k_attn_combine, dim3(a->n_head, n), dim3(hd < 128 ? 128 : 256), 0, out, (const float *)part,
                       a->n_head, hd, nsplit);
-        if (q8) q8_set(c, out, (size_t)n * cols, qb);
+        if (q8) q8_set(c, out, (size_t)n * cols, qb, x.xc);
         return;
     }
     if (attn_prefill_tc(c, out, q, ld_q, kc, vc, n, pos, a)) return;

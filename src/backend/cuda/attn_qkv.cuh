@@ -190,7 +190,7 @@ static __device__ __noinline__ void aq_head(const att_fuse *a, int h) {
                 const float t = __shfl_sync(0xffffffffu, y[j], src);
                 if (e % DPL == j) v = t;
             }
-            q8_put(v, a->xq, a->ds, (size_t)h * hd + e);
+            q8_put(v, a->xq, a->ds, (size_t)h * hd + e, a->xc);
         }
     AQ_STAMP(4);
     /* k and v back to the sentinel once every warp of every head of the

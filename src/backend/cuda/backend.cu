@@ -131,7 +131,7 @@ size_t cu_taken(cuda_ctx *c) {
 /* ---- caches of converted activations -------------------------------------- */
 
 static void inval_all(cuda_ctx *c) {
-    q8_set(c, NULL, 0, NULL);
+    q8_set(c, NULL, 0, NULL, 0);
     c->f16x_src = NULL;
 }
 
@@ -298,6 +298,22 @@ static void cuda_dealloc(ig_backend *be, void *p) {
     CU_CHECK(c, cudaFree(p));
 }
 
+/* The q8_1 activations go in k order (common.cuh xk_pos), which the
+ * k-quant products read at their best, while every quantized weight
+ * resident is a k-quant; the other types' products read the natural
+ * order. d: +1 a weight of type t uploaded, -1 freed. */
+static void xk_count(cuda_ctx *c, uint32_t t, int d) {
+    if (t == IG_TYPE_F32 || t == IG_TYPE_F16 || t == IG_TYPE_BF16) return;
+    const bool kq = t == IG_TYPE_Q2_K || t == IG_TYPE_Q3_K || t == IG_TYPE_Q4_K || t == IG_TYPE_Q5_K ||
+                    t == IG_TYPE_Q6_K;
+    (kq ? c->n_wk : c->n_wq) += d;
+    const bool xk = !c->xk_off && c->n_wk > 0 && c->n_wq == 0;
+    if (xk == c->xk) return;
+    c->xk = xk; /* what was quantized or recorded in the other order is stale */
+    inval_all(c);
+    drop_graphs(c);
+}
+
 static bool in_arena(cuda_ctx *c, const void *p) {
     return c->warena && (const uint8_t *)p >= c->warena && (const uint8_t *)p < c->warena + c->warena_cap;
 }
@@ -390,12 +406,14 @@ static ingot_status cuda_weight_upload(ig_backend *be, ig_weight *w, const void 
     }
     w->data = d;
     w->extra = NULL;
+    xk_count(c, w->type, 1);
     return INGOT_OK;
 }
 
 static void cuda_weight_free(ig_backend *be, ig_weight *w) {
     if (!w->data) return;
     cuda_ctx *c = op_begin(be);
+    xk_count(c, w->type, -1);
     if (in_arena(c, w->data)) {
         /* as cuda_dealloc: graphs and caches may refer to it */
         inval_all(c);
@@ -776,7 +794,7 @@ static bool qkv_att(cuda_ctx *c, float *out, const ig_attn *a, const cu_rope_att
     void *qb = NULL;
     if ((c->fuse & FUSE_ATTN) && q8_fits(c, 1, cols)) {
         qb = cu_q8_other(c, p->nrm.q8); /* not the one Q/K/V read */
-        f->xq = (int8_t *)qb, f->ds = q8_ds(qb, 1, cols);
+        f->xq = (int8_t *)qb, f->ds = q8_ds(qb, 1, cols), f->xc = cu_xc(c, cols);
     }
     /* the products write where the attention CTAs poll; v reaches its
      * buffer through them */
@@ -785,7 +803,7 @@ static bool qkv_att(cuda_ctx *c, float *out, const ig_attn *a, const cu_rope_att
     flush(c);
     inval_all(c);
     wrote(c, r->v, (size_t)kvd * 4);
-    if (qb) q8_set(c, out, (size_t)cols, qb);
+    if (qb) q8_set(c, out, (size_t)cols, qb, f->xc);
     return true;
 }
 
@@ -1190,6 +1208,7 @@ extern "C" ingot_status ig_backend_cuda_new(int device, ig_backend **out) {
         if (c->carveout_dec < 0) c->carveout_dec = c->carveout;
         c->carveout_now = c->carveout;
         c->stage_on = !getenv("INGOT_CUDA_NO_STAGE");
+        c->xk_off = getenv("INGOT_CUDA_NO_XK") != NULL; /* A/B and tests: the k-quants on the natural order */
         c->emb_norm = !getenv("INGOT_CUDA_NO_EMBNORM"); /* A/B: NOTES v16 */
         const char *k = getenv("INGOT_CUDA_ATT_SK");
         c->att_sk = k ? atoi(k) : 128;

@@ -97,6 +97,7 @@ typedef struct att_fuse {
     float *out;            /* [n_head * hd] */
     int8_t *xq;            /* q8_1 of out (for wo), or NULL */
     float2 *ds;
+    int xc;                /* its layout (xk_pos) */
     float *vout;           /* v as the op table has it (f32) */
     float *tag;            /* q, k, v as the products write them: AQ_SENT until then */
     float *scr;            /* n_head * aq_stride(hd) floats */
@@ -216,6 +217,11 @@ typedef struct cuda_ctx {
     const float *q8_src;
     size_t q8_count;
     void *q8_buf;
+    int q8_xc;            /* its layout: xk_pos's xc */
+    /* q8_1 activations in k order (xk_pos) while every quantized weight is
+     * a k-quant (live counts; INGOT_CUDA_NO_XK=1: never) */
+    bool xk, xk_off;
+    int n_wk, n_wq;
     /* FUSE_BLK: q8_buf holds q8_1(x * w) of the norm q8_src is the output
      * of, unnormalized (products scale by its sums of squares) */
     cu_dnorm q8_sc;
@@ -280,13 +286,17 @@ static inline bool cu_overlap(const void *a, size_t na, const void *b, size_t nb
     return x < y + nb && y < x + na;
 }
 
-/* The q8_1 copy of count activations at src is now in buf. */
-static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf) {
+/* The q8_1 copy of count activations at src is now in buf, laid out as
+ * xk_pos(., xc) says. */
+static inline void q8_set(cuda_ctx *c, const float *src, size_t count, void *buf, int xc) {
     c->q8_src = src;
     c->q8_count = count;
     c->q8_buf = buf;
+    c->q8_xc = xc;
     c->q8_sc.on = false;
 }
+/* The layout of the q8_1 form of rows of `cols` activations (xk_pos). */
+static inline int cu_xc(const cuda_ctx *c, int cols) { return c->xk && cols % 64 == 0 ? cols : 0; }
 
 /* Kernel k's preferred shared-memory carveout, c->carveout_now (once per
  * kernel and value; < 0: the driver's choice). */
@@ -476,15 +486,53 @@ static __device__ __forceinline__ int q8_q(float v, float id) { return __float2i
  * the division's (the divisor is >= 1), and measured slower (NOTES v15). */
 static __device__ __forceinline__ float swiglu1(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
+/* Where activation v of a row of xc values goes in a q8_1 row in k order
+ * (xc = 0: at v, the natural order; v may then run on into later rows,
+ * which k order's producers index row by row). A row's
+ * 64-value units go in groups of 32 (2048 values; the last group of a row
+ * may be shorter), and inside a group the units' first 16 values come
+ * first, then their second 16, and so on. A decode lane of the k-quant
+ * products takes one unit (mvq<Q4_K>: a sub-block pair), so each of its
+ * four 16-byte activation loads is contiguous across the warp (4 L1
+ * wavefronts instead of 16; bench/cuda/NOTES.md v21). The d, d*sum pairs
+ * stay in block order. xc % 64 == 0. */
+static __host__ __device__ __forceinline__ size_t xk_pos(size_t v, int xc) {
+    if (!xc) return v;
+    const unsigned u = (unsigned)v >> 6, g0 = u & ~31u, n64 = (unsigned)xc >> 6;
+    const unsigned gs = n64 - g0 < 32 ? n64 - g0 : 32;
+    return 64 * g0 + 16 * (u & 31) + 16 * gs * (((unsigned)v >> 4) & 3) + ((unsigned)v & 15);
+}
+/* The decode products' view of a layout: n = xc / 64 units in a row (0:
+ * natural order), s = bytes from a unit to the next in a group (16 in k
+ * order, 64 in the natural one). Both orders in one formula with no
+ * selects: the k-quant dots run at 64 registers, where the compiler
+ * recomputes whatever is not a kernel parameter. */
+struct xkv { int n, s; };
+static inline xkv xk_view(int xc) { return {xc / 64, xc ? 16 : 64}; }
+/* Offset in a row of unit u's 16-value piece 0, and from one of its
+ * pieces to the next (xk_pos). */
+static __device__ __forceinline__ unsigned xk_unit(unsigned u, xkv x, unsigned *step) {
+    const int lo = (int)(u & 31u), g0 = (int)u - lo;
+    *step = 16 * min(max(x.n - g0, 1), 32);
+    return 64 * (int)u - (48 * min(x.n, 1)) * lo;
+}
+/* Offset in a row of the 16-value piece that starts at value v. */
+static __device__ __forceinline__ unsigned xk_off(unsigned v, xkv x) {
+    unsigned st;
+    const unsigned o = xk_unit(v >> 6, x, &st);
+    return o + st * ((v >> 4) & 3);
+}
+
 /* q8_1 of one value per lane, a whole warp = one 32-block at index i
- * (i % 32 == lane): the formula of every q8_1 producer in this backend. */
-static __device__ __forceinline__ void q8_put(float v, int8_t *xq, float2 *ds, size_t i) {
+ * (i % 32 == lane) of the row at xq / ds (layout xc: xk_pos): the formula
+ * of every q8_1 producer in this backend. */
+static __device__ __forceinline__ void q8_put(float v, int8_t *xq, float2 *ds, size_t i, int xc) {
     float amax = fabsf(v);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     float d = amax / 127.0f;
     int q = q8_q(v, q8_id(amax));
-    xq[i] = (int8_t)q;
+    xq[xk_pos(i, xc)] = (int8_t)q;
     float qs = (float)q;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);
@@ -585,6 +633,18 @@ static __host__ __device__ __forceinline__ int q40_spos(int b, int nb) {
 }
 /* The kernels' name for q4_0 rows in the file's order (odd nb). */
 #define CU_Q40F (IG_TYPE_COUNT + 1)
+
+/* q4_K's Q part (qs) on the device. A decode task is one sub-block pair
+ * c of super-block b (t = 4b + c: the 32 bytes qs[32c..32c+31], values
+ * 64c.. of the block), so its header and scale extraction serve 64 values.
+ * The row's tasks go in groups of 32 (one per lane of a warp): a group's
+ * first 16-byte halves, then its second halves, so each of a warp's two
+ * weight loads is one contiguous run of 16-byte pieces. Byte offset within
+ * the row of half h of task t, for a row of nb super-blocks: */
+static __host__ __device__ __forceinline__ size_t k4_qpos(int t, int h, int nb) {
+    const int g0 = t & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
+    return 32 * (size_t)g0 + 16 * (size_t)((t & 31) + h * gs);
+}
 
 /* q4_K / q5_K 6-bit scale and min of sub-block j from the 12 scale bytes. */
 static __host__ __device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int *sc, int *m) {
@@ -707,10 +767,11 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
             m = (v >> 12) & 63;
         }
         float dl = d * (float)sc, ml = dmin * (float)m;
-        const uint8_t *qs = q + (five ? 48 : 0) + 32 * c;
+        /* q4_K: q is the 8 bytes themselves (weight_deq8, k4_qpos) */
+        const uint8_t *qs = five ? q + 48 + 32 * c + l : q;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            int v = (qs[l + i] >> (4 * hi)) & 0xF;
+            int v = (qs[i] >> (4 * hi)) & 0xF;
             if (five) v |= ((q[16 + l + i] >> (2 * c + hi)) & 1) << 4;
             y[i] = dl * (float)v - ml;
         }
@@ -756,7 +817,12 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
         qk0 = (h < nb ? 0 : 16) + (qk0 & 15);
         sb = q40_spos(b, nb);
     }
-    deq8(t, Q + (r * nb + qb) * L.qn, S + r * ql_srow(L, cols) + sb * (L.bs - L.qn), qk0, y);
+    const uint8_t *q = Q + (r * nb + qb) * L.qn;
+    if (t == IG_TYPE_Q4_K) { /* the 8 quant bytes, wherever k4_qpos put them */
+        const int l = qk0 & 31;
+        q = Q + r * nb * L.qn + k4_qpos(4 * b + (qk0 >> 6), l >> 4, nb) + (l & 15);
+    }
+    deq8(t, q, S + r * ql_srow(L, cols) + sb * (L.bs - L.qn), qk0, y);
 }
 
 /* ---- launchers (one per op family, each in its own .cu file) -------- */

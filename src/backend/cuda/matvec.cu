@@ -17,28 +17,25 @@
 
 /* One warp per 32 values. */
 static __global__ void k_quantize_q8(const float *__restrict__ x, int8_t *__restrict__ xq,
-                                     float2 *__restrict__ ds, int nblk) {
+                                     float2 *__restrict__ ds, int nblk, int xc) {
     pdl_trigger();
     pdl_wait();
     int b = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
     if (b >= nblk) return;
-    float v = x[(size_t)b * 32 + lane];
-    float amax = warp_max(fabsf(v));
-    float d = amax / 127.0f;
-    int q = q8_q(v, q8_id(amax));
-    xq[(size_t)b * 32 + lane] = (int8_t)q;
-    float sum = warp_sum((float)q);
-    if (lane == 0) ds[b] = make_float2(d, d * sum);
+    const size_t r = xc ? (unsigned)b * 32 / (unsigned)xc : 0, i = (size_t)b * 32 + lane - r * xc; /* row, index */
+    q8_put(x[(size_t)b * 32 + lane], xq + r * xc, ds + r * xc / 32, i, xc);
 }
 
 void cu_quantize_q8(cuda_ctx *c, const float *x, int n, int cols) {
-    if (c->q8_src == x && c->q8_count == (size_t)n * cols && c->q8_buf && !c->q8_sc.on) return;
+    const int xc = cu_xc(c, cols);
+    if (c->q8_src == x && c->q8_count == (size_t)n * cols && c->q8_buf && !c->q8_sc.on && c->q8_xc == xc) return;
     void *buf = cu_scratch(c, SCR_Q8, q8_bytes(n, cols));
-    q8_set(c, NULL, 0, buf);
+    q8_set(c, NULL, 0, buf, 0);
     if (!buf) return;
     int nblk = n * cols / 32;
-    cu_launch(c, k_quantize_q8, dim3((nblk + 7) / 8), dim3(256), 0, x, (int8_t *)buf, q8_ds(buf, n, cols), nblk);
-    q8_set(c, x, (size_t)n * cols, buf);
+    cu_launch(c, k_quantize_q8, dim3((nblk + 7) / 8), dim3(256), 0, x, (int8_t *)buf, q8_ds(buf, n, cols), nblk,
+              xc);
+    q8_set(c, x, (size_t)n * cols, buf, xc);
 }
 
 /* ---- kernels ---------------------------------------------------------- */
@@ -49,6 +46,8 @@ typedef struct mv_params {
     const int8_t *xq;
     const float2 *ds;
     const float *x;
+    int xc, exc;           /* layouts (xk_pos) of xq and of exq */
+    xkv xv;                /* ... xc as the dots take it */
     mv_epi e;
     int8_t *exq;           /* EPI_NQ: q8_1 of the residual sum * e.w */
     float2 *eds;
@@ -148,7 +147,7 @@ static __device__ __forceinline__ void mv_load(typename mvq<T>::W *w, const uint
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t));
+        if (t < ntask) w[u] = Q::load(Qr, Sr, t / Q::TPB, mv_sub<T>(t), ntask / Q::TPB);
     }
 }
 template <int T, int NC>
@@ -164,7 +163,7 @@ static __device__ __forceinline__ void mv_dot(const typename mvq<T>::W *w, const
             for (int c = 0; c < NC; c++)
                 if (c < p.n)
                     acc[c] += Q::dot(w[u], p.xq + (size_t)c * qs, p.ds + (size_t)c * dss, t / Q::TPB, mv_sub<T>(t),
-                                      ntask / Q::TPB);
+                                      ntask / Q::TPB, p.xv);
         }
     }
 }
@@ -268,12 +267,12 @@ template <int T> struct mvr {
 
 template <int T>
 static __device__ __forceinline__ void mv_dot_set(const typename mvq<T>::W *w, const int8_t *xq, const float2 *ds,
-                                                  int t0, int ntask, float &acc) {
+                                                  int t0, int ntask, xkv xc, float &acc) {
     typedef mvq<T> Q;
 #pragma unroll
     for (int u = 0; u < Q::U; u++) {
         int t = t0 + 32 * u;
-        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, mv_sub<T>(t), ntask / Q::TPB);
+        if (t < ntask) acc += Q::dot(w[u], xq, ds, t / Q::TPB, mv_sub<T>(t), ntask / Q::TPB, xc);
     }
 }
 
@@ -286,18 +285,19 @@ static __host__ __device__ __forceinline__ size_t mvr_smem_cl(int cols) { return
 /* Four values of silu(gate) * up into q8_1 (warp-wide: every lane calls,
  * ok or not), and into gout when asked. */
 static __device__ __forceinline__ void glu_put4(float4 a, float4 b, bool ok, float *gout, int8_t *sxq, float2 *sds,
-                                                int f) {
+                                                int f, int xc) {
     float4 h = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (ok) {
         h = make_float4(swiglu1(a.x, b.x), swiglu1(a.y, b.y), swiglu1(a.z, b.z), swiglu1(a.w, b.w));
         if (gout) ((float4 *)gout)[f] = h;
     }
-    q8_put4(h, ok, sxq, sds, (size_t)f * 4);
+    q8_put4(h, ok, sxq, sds, (size_t)f * 4, xc);
 }
 
 /* The GLU prologue in a cluster of CL CTAs (sm_90): each CTA makes 1/CL
  * of the q8_1 of silu(gate) * up, straight from L2 into registers, and
- * copies its share into the other CTAs' shared memory. */
+ * copies its share into the other CTAs' shared memory, 16-byte piece by
+ * piece (in k order, xk_pos, a share's pieces are not contiguous). */
 template <int NW, int CL>
 static __device__ __forceinline__ void mvr_glu_cl(const mv_params &p, int8_t *sxq, float2 *sds) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -310,15 +310,17 @@ static __device__ __forceinline__ void mvr_glu_cl(const mv_params &p, int8_t *sx
         const bool ok = f < 8 * b1;
         float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
         if (ok) a = __ldcg((const float4 *)p.gg + f), b = __ldcg((const float4 *)p.gu + f);
-        glu_put4(a, b, ok, (int)blockIdx.x < CL ? p.gout : NULL, sxq, sds, f);
+        glu_put4(a, b, ok, (int)blockIdx.x < CL ? p.gout : NULL, sxq, sds, f, p.xc);
     }
     __syncthreads();
-    const int n16 = 2 * (b1 - b0); /* 16-byte pieces of the share's quants */
     for (int q = 1; q < CL; q++) {
         const int dst = (rank + q) % CL;
-        int4 *rq = (int4 *)cl.map_shared_rank(sxq + 32 * b0, dst);
+        int4 *rq = (int4 *)cl.map_shared_rank(sxq, dst);
         float2 *rd = cl.map_shared_rank(sds + b0, dst);
-        for (int i = threadIdx.x; i < n16; i += NW * 32) rq[i] = ((const int4 *)(sxq + 32 * b0))[i];
+        for (int i = 2 * b0 + (int)threadIdx.x; i < 2 * b1; i += NW * 32) { /* the share's 16-value pieces */
+            const size_t o = xk_pos((size_t)16 * i, p.xc) / 16;
+            rq[o] = ((const int4 *)sxq)[o];
+        }
         for (int i = threadIdx.x; i < b1 - b0; i += NW * 32) rd[i] = sds[b0 + i];
     }
     cl.sync(); /* every share landed; no CTA reads another's memory after this */
@@ -375,7 +377,7 @@ static __global__ void __launch_bounds__(32 * NW) __maxnreg__(mvr<T>::maxreg(NW)
             const bool ok = f < c4;
             float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
             if (ok) a = ((const float4 *)sg)[f], b = ((const float4 *)su)[f];
-            glu_put4(a, b, ok, g == 0 ? p.gout : NULL, sxq, sds, f);
+            glu_put4(a, b, ok, g == 0 ? p.gout : NULL, sxq, sds, f, p.xc);
         }
         __syncthreads();
         xq = sxq;
@@ -391,9 +393,9 @@ static __global__ void __launch_bounds__(32 * NW) __maxnreg__(mvr<T>::maxreg(NW)
         float acc = 0.0f;
         for (int t0 = lane; t0 < ntask; t0 += 64 * Q::U) {
             mv_load<T, 1>(wb, Qr, Sr, t0 + 32 * Q::U, ntask);
-            mv_dot_set<T>(wa, xq, ds, t0, ntask, acc);
+            mv_dot_set<T>(wa, xq, ds, t0, ntask, p.xv, acc);
             mv_load<T, 1>(wa, Qr, Sr, t0 + 64 * Q::U, ntask);
-            mv_dot_set<T>(wb, xq, ds, t0 + 32 * Q::U, ntask, acc);
+            mv_dot_set<T>(wb, xq, ds, t0 + 32 * Q::U, ntask, p.xv, acc);
         }
         acc = warp_sum(acc);
         if (lane == 0) sv[r] = acc;
@@ -407,7 +409,7 @@ static __global__ void __launch_bounds__(32 * NW) __maxnreg__(mvr<T>::maxreg(NW)
             const float xn = rv + v;
             d->out2[row] = xn;
             if (nq) {
-                q8_put(xn * gw, p.exq, p.eds, row);
+                q8_put(xn * gw, p.exq, p.eds, row, p.exc);
                 const float ss = warp_sum(xn * xn);
                 if (lane == 0) p.pss_out[g] = ss;
             }
@@ -478,8 +480,8 @@ static __global__ void __launch_bounds__(MV_WARPS * 32, mvq<T>::MINB) k_mv_s(con
             const int b0 = s * SB, nt = (nb - b0 < SB ? nb - b0 : SB) * Q::TPB;
 #pragma unroll 2
             for (int t = lane; t < nt; t += 32) {
-                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t));
-                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, mv_sub<T>(t), nb);
+                typename Q::W wt = Q::template load<false>(buf, buf + QB, t / Q::TPB, mv_sub<T>(t), nt / Q::TPB);
+                acc[0] += Q::dot(wt, p.xq, p.ds, b0 + t / Q::TPB, mv_sub<T>(t), nb, p.xv);
             }
             __syncwarp(); /* the slot is refilled next */
             mvs_fill<T>(sm[w][s % NST], Qr, Sr, s + NST, nb, lane);
@@ -760,6 +762,9 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     p.cols = b->cols;
     p.n = b->n;
     p.x = b->x;
+    p.xc = cu_xc(c, b->cols);
+    p.xv = xk_view(p.xc);
+    p.exc = cu_xc(c, b->d[0].rows);
     p.e = b->epi;
     void *in_buf = NULL;
     if (b->glu.on) {
@@ -842,7 +847,7 @@ void cu_mv_launch(cuda_ctx *c, const mv_batch *b0) {
     }
     if (b->nrm.on) {
         /* later products reading out (one of another type) take it too */
-        q8_set(c, b->nrm.out, (size_t)b->cols, b->nrm.q8);
+        q8_set(c, b->nrm.out, (size_t)b->cols, b->nrm.q8, p.xc);
         c->q8_sc = b->nrm;
         c->q8_sc.write = false;
     }
@@ -873,6 +878,9 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
         const uint8_t *row = s - b * bs + qo, *pa = row + (b >> 1) * bs, *pb = row + ((nb + b) >> 1) * bs;
         const int sa = 4 * (int)(b & 1), sb = 4 * (int)((nb + b) & 1);
         for (int k = 0; k < qn; k++) q[k] = (uint8_t)(((pa[k] >> sa) & 0xF) | (((pb[k] >> sb) & 0xF) << 4));
+    } else if (t == IG_TYPE_Q4_K) { /* pair c's two halves where k4_qpos puts them */
+        uint8_t *row = dq + r * (size_t)nb * qn;
+        for (int k = 0; k < qn; k++) row[k4_qpos(4 * (int)b + (k >> 5), (k >> 4) & 1, nb) + (k & 15)] = s[qo + k];
     } else {
         for (int k = 0; k < qn; k++) q[k] = s[qo + k];
     }

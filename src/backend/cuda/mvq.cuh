@@ -99,6 +99,21 @@ static __device__ __forceinline__ void ld_x2d2(const int8_t *a, const int8_t *b,
                  : "l"(a), "l"(b), "l"(pa), "l"(pb));
 }
 
+/* Four 16-byte activation pieces st bytes apart and two q8_1 scale pairs,
+ * requested together (as ld_x2d2). */
+static __device__ __forceinline__ void ld_x4d4(const int8_t *a, unsigned st, const float2 *pd, int4 *x0, int4 *x1,
+                                               int4 *x2, int4 *x3, float4 *d) {
+    asm volatile("ld.v4.s32 {%0, %1, %2, %3}, [%20];\n\t"
+                 "ld.v4.s32 {%4, %5, %6, %7}, [%21];\n\t"
+                 "ld.v4.s32 {%8, %9, %10, %11}, [%22];\n\t"
+                 "ld.v4.s32 {%12, %13, %14, %15}, [%23];\n\t"
+                 "ld.v4.f32 {%16, %17, %18, %19}, [%24];"
+                 : "=r"(x0->x), "=r"(x0->y), "=r"(x0->z), "=r"(x0->w), "=r"(x1->x), "=r"(x1->y), "=r"(x1->z),
+                   "=r"(x1->w), "=r"(x2->x), "=r"(x2->y), "=r"(x2->z), "=r"(x2->w), "=r"(x3->x), "=r"(x3->y),
+                   "=r"(x3->z), "=r"(x3->w), "=f"(d->x), "=f"(d->y), "=f"(d->z), "=f"(d->w)
+                 : "l"(a), "l"(a + st), "l"(a + 2 * st), "l"(a + 3 * st), "l"(pd));
+}
+
 /* The high nibbles of a's bytes as signed bytes 16 (u - 8): (a & 0xF0..)
  * ^ s8 with s8 = 0x80808080 in a register, so one LOP3 (the compiler's
  * own form took two: one immediate per instruction). */
@@ -123,10 +138,10 @@ template <int T> struct mvq;
 template <> struct mvq<IG_TYPE_Q4_0> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
     struct W { int4 q; uint32_t d2; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), *(const uint32_t *)(S + (b & ~1) * SN)};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int nb) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int nb, xkv) {
         int4 xa, xb;
         float da, db;
         ld_x2d2(xq + 16 * b, xq + 16 * (nb + b), &ds[b >> 1].x, &ds[(nb >> 1) + (b >> 1)].x, &xa, &xb, &da, &db);
@@ -149,10 +164,10 @@ template <> struct mvq<IG_TYPE_Q4_0> {
 template <> struct mvq<CU_Q40F> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 2, U = 2, MINB = 9 };
     struct W { int4 q; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), h2f(ld16(S + b * SN))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int, xkv) {
         const int s = dot_nib<false>(w.q, 0, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         return w.d * ((float)s * d8.x - 8.0f * d8.y);
@@ -162,10 +177,10 @@ template <> struct mvq<CU_Q40F> {
 template <> struct mvq<IG_TYPE_Q4_1> {
     enum { QK = 32, TPB = 1, QN = 16, SN = 4, U = 2, MINB = 8 };
     struct W { int4 q; float d, m; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), h2f(ld16(S + b * SN)), h2f(ld16(S + b * SN + 2))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int, xkv) {
         const int s = dot_nib<false>(w.q, 0, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         return w.d * d8.x * (float)s + w.m * d8.y;
@@ -175,12 +190,12 @@ template <> struct mvq<IG_TYPE_Q4_1> {
 template <int T5> struct mvq5 {
     enum { QK = 32, TPB = 1, QN = 16, SN = T5 == IG_TYPE_Q5_1 ? 8 : 6, U = 2, MINB = 6 };
     struct W { int4 q; uint32_t qh; float d, m; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         const uint8_t *s = S + b * SN;
         bool one = T5 == IG_TYPE_Q5_1;
         return {ldw<G>(Q + b * QN), ld32_a2(s + (one ? 4 : 2)), h2f(ld16(s)), one ? h2f(ld16(s + 2)) : 0.0f};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int, xkv) {
         const int s = dot_nib<true>(w.q, w.qh, ldx(xq + b * 32), ldx(xq + b * 32 + 16));
         float2 d8 = ds[b];
         if (T5 == IG_TYPE_Q5_1) return w.d * d8.x * (float)s + w.m * d8.y;
@@ -193,10 +208,10 @@ template <> struct mvq<IG_TYPE_Q5_1> : mvq5<IG_TYPE_Q5_1> {};
 template <> struct mvq<IG_TYPE_Q8_0> {
     enum { QK = 32, TPB = 1, QN = 32, SN = 2, U = 2, MINB = 6 };
     struct W { int4 a, b; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int, int) {
         return {ldw<G>(Q + b * QN), ldw<G>(Q + b * QN + 16), h2f(ld16(S + b * SN))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int, int, xkv) {
         int4 x0 = ldx(xq + b * 32), x1 = ldx(xq + b * 32 + 16);
         int s = dp4(w.a.x, x0.x, 0);
         s = dp4(w.a.y, x0.y, s);
@@ -214,22 +229,22 @@ template <> struct mvq<IG_TYPE_Q8_0> {
 template <> struct mvq<IG_TYPE_Q2_K> {
     enum { QK = 256, TPB = 4, QN = 64, SN = 20, U = 1, MINB = 8 };
     struct W { int4 q; uint32_t sc; float d, dmin; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const uint8_t *s = S + b * SN, *sc = s + 8 * h + (l0 >> 4);
         uint32_t scs = sc[0] | (sc[2] << 8) | (sc[4] << 16) | ((uint32_t)sc[6] << 24);
         return {ldw<G>(Q + b * QN + 32 * h + l0), scs, h2f(ld16(s + 16)), h2f(ld16(s + 18))};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int, xkv xv) {
         int h = t >> 1, l0 = (t & 1) * 16;
-        const int8_t *x = xq + b * 256 + 128 * h + l0;
+        const unsigned v0 = b * 256 + 128 * h + l0;
         const float2 *d8 = ds + b * 8 + 4 * h;
         float a = 0.0f, m = 0.0f;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            int4 xv = ldx(x + 32 * j);
-            int si = dot4(and_shift(w.q, 2 * j, 0x03030303u), xv, 0);
-            int sx = sum4(xv);
+            int4 xa = ldx(xq + xk_off(v0 + 32 * j, xv));
+            int si = dot4(and_shift(w.q, 2 * j, 0x03030303u), xa, 0);
+            int sx = sum4(xa);
             uint32_t sc = (w.sc >> (8 * j)) & 0xFF;
             float df = d8[j].x;
             a += df * (float)(sc & 0xF) * (float)si;
@@ -242,7 +257,7 @@ template <> struct mvq<IG_TYPE_Q2_K> {
 template <> struct mvq<IG_TYPE_Q3_K> {
     enum { QK = 256, TPB = 4, QN = 96, SN = 14, U = 1, MINB = 8 };
     struct W { int4 q, hm; int sc[4]; float d; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         int h = t >> 1, l0 = (t & 1) * 16;
         const uint8_t *s = S + b * SN;
         W w;
@@ -253,9 +268,9 @@ template <> struct mvq<IG_TYPE_Q3_K> {
         w.d = h2f(ld16(s + 12));
         return w;
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int, xkv xv) {
         int h = t >> 1, l0 = (t & 1) * 16;
-        const int8_t *x = xq + b * 256 + 128 * h + l0;
+        const unsigned v0 = b * 256 + 128 * h + l0;
         const float2 *d8 = ds + b * 8 + 4 * h;
         float a = 0.0f;
 #pragma unroll
@@ -264,7 +279,7 @@ template <> struct mvq<IG_TYPE_Q3_K> {
             int4 hi = and_shift(w.hm, 4 * h + j, 0x01010101u);
             int4 v = make_int4(__vsub4(lo.x | (hi.x << 2), 0x04040404), __vsub4(lo.y | (hi.y << 2), 0x04040404),
                                __vsub4(lo.z | (hi.z << 2), 0x04040404), __vsub4(lo.w | (hi.w << 2), 0x04040404));
-            a += d8[j].x * (float)w.sc[j] * (float)dot4(v, ldx(x + 32 * j), 0);
+            a += d8[j].x * (float)w.sc[j] * (float)dot4(v, ldx(xq + xk_off(v0 + 32 * j, xv)), 0);
         }
         return w.d * a;
     }
@@ -273,7 +288,7 @@ template <> struct mvq<IG_TYPE_Q3_K> {
 template <int TK> struct mvq45 {
     enum { QK = 256, TPB = 4, QN = TK == IG_TYPE_Q5_K ? 176 : 144, SN = 0, U = 1, MINB = TK == IG_TYPE_Q5_K ? 6 : 8 };
     struct W { int4 q0, q1, h0, h1, hdr; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *, int b, int c, int) {
         const uint8_t *p = Q + (size_t)b * QN;
         W w;
         w.hdr = ldw<G>(p);
@@ -288,8 +303,9 @@ template <int TK> struct mvq45 {
         }
         return w;
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c, int) {
-        const int8_t *x = xq + b * 256 + 64 * c;
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c, int, xkv xv) {
+        unsigned st;
+        const int8_t *x = xq + xk_unit(4 * b + c, xv, &st);
         int4 lo0 = and_shift(w.q0, 0, M4), lo1 = and_shift(w.q1, 0, M4);
         int4 hi0 = and_shift(w.q0, 4, M4), hi1 = and_shift(w.q1, 4, M4);
         if (TK == IG_TYPE_Q5_K) {
@@ -300,8 +316,8 @@ template <int TK> struct mvq45 {
             hi0 = make_int4(hi0.x | b0.x << 4, hi0.y | b0.y << 4, hi0.z | b0.z << 4, hi0.w | b0.w << 4);
             hi1 = make_int4(hi1.x | b1.x << 4, hi1.y | b1.y << 4, hi1.z | b1.z << 4, hi1.w | b1.w << 4);
         }
-        int s1 = dot4(lo1, ldx(x + 16), dot4(lo0, ldx(x), 0));
-        int s2 = dot4(hi1, ldx(x + 48), dot4(hi0, ldx(x + 32), 0));
+        int s1 = dot4(lo1, ldx(x + st), dot4(lo0, ldx(x), 0));
+        int s2 = dot4(hi1, ldx(x + 3 * st), dot4(hi0, ldx(x + 2 * st), 0));
         uint32_t sc, mn;
         k4_sm2(w.hdr, c, &sc, &mn);
         float sc1 = (float)(sc & 0xFF), sc2 = (float)(sc >> 8), m1 = (float)(mn & 0xFF), m2 = (float)(mn >> 8);
@@ -312,32 +328,36 @@ template <int TK> struct mvq45 {
 };
 template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
 
-/* Q part: qs[128]; S part: d, dmin, then the 12 scale bytes repacked at
- * upload (common.cuh, k4_pack). A task is 16 bytes of qs (half of a
- * sub-block pair c), so a warp's loads of Q are 512 contiguous bytes as for
- * q4_0; the header is one 16-byte load that the block's 8 lanes share. A
- * lane's c and half are the same for all its tasks (t = lane % 8, mv_sub),
- * so the byte selectors need no table. Each half takes one sub-block's min
- * term (whole 32-blocks): no lane idles through the other's. The high
- * nibbles are dotted in place (16x, unsigned bytes) instead of shifted. */
+/* Q part: qs[128] in task order (common.cuh, k4_qpos); S part: d, dmin,
+ * then the 12 scale bytes repacked at upload (k4_pack). A task is one
+ * sub-block pair c (64 values, two 16-byte loads that are contiguous
+ * across the warp), so the header load, the pair's scale extraction and
+ * the conversions serve 64 values instead of 32. A lane's c is the same
+ * for all its tasks (t = lane % 4, mv_sub), so the byte selectors stay out
+ * of the loops. The high nibbles are dotted in place (16x, unsigned
+ * bytes) instead of shifted. */
 template <> struct mvq<IG_TYPE_Q4_K> {
-    enum { QK = 256, TPB = 8, QN = 128, SN = 16, U = 2, MINB = 8 };
-    struct W { int4 q, hdr; };
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
-        return {ldw<G>(Q + (size_t)b * QN + 16 * t), ldw<G>(S + (size_t)b * SN)};
+    enum { QK = 256, TPB = 4, QN = 128, SN = 16, U = 1, MINB = 8 };
+    struct W { int4 q0, q1, hdr; };
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int c, int nb) {
+        /* k4_qpos(4b + c, h, nb), spelled so that c and the group's size
+         * (32 but in a row's last group) cost little */
+        const int g0 = (4 * b) & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
+        const uint8_t *p = Q + (128 * (size_t)b - 64 * (b & 7) + 16 * c);
+        return {ldw<G>(p), ldw<G>(p + 16 * gs), ldw<G>(S + (size_t)b * SN)};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
-        const int c = t >> 1, half = t & 1;
-        const int8_t *x = xq + (256 * (unsigned)b + 64 * c + 16 * half);
-        const int4 xl = ldx(x), xh = ldx(x + 32);
-        const int s1 = dot4(and_shift(w.q, 0, M4), xl, 0);
-        const int s2 = dot4us(and_shift(w.q, 0, ~M4), xh, 0); /* 16x */
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c, int, xkv xv) {
+        int4 x0, x1, x2, x3;
+        float4 dd; /* both sub-blocks' q8_1 d, d*sum */
+unsigned st;
+        const unsigned o = xk_unit(4 * b + c, xv, &st);
+        ld_x4d4(xq + o, st, ds + 2 * (4 * (unsigned)b + c), &x0, &x1, &x2, &x3, &dd);
+        const int s1 = dot4(and_shift(w.q1, 0, M4), x1, dot4(and_shift(w.q0, 0, M4), x0, 0));
+        const int s2 = dot4us(and_shift(w.q1, 0, ~M4), x3, dot4us(and_shift(w.q0, 0, ~M4), x2, 0)); /* 16x */
         const uint32_t v = k4_pair(w.hdr.y, w.hdr.z, w.hdr.w, c);
-        const float4 dd = *(const float4 *)(ds + (8 * (unsigned)b + 2 * c)); /* both blocks' d, d*sum */
-        const float2 d0 = make_float2(dd.x, dd.y), d1 = make_float2(dd.z, dd.w);
         const float2 dm = __half22float2(*(const __half2 *)&w.hdr.x);
-        const float r = dm.x * (d0.x * (float)(s1 * (int)(v & 63)) + d1.x * (float)((s2 >> 4) * (int)((v >> 6) & 63)));
-        return r - dm.y * u8f((v >> (12 + 6 * half)) & 63) * (half ? d1.y : d0.y);
+        const float r = dm.x * (dd.x * (float)(s1 * (int)(v & 63)) + dd.z * (float)((s2 >> 4) * (int)((v >> 6) & 63)));
+        return r - dm.y * (u8f((v >> 12) & 63) * dd.y + u8f((v >> 18) & 63) * dd.w);
     }
 };
 
@@ -348,16 +368,18 @@ template <> struct mvq<IG_TYPE_Q4_K> {
 template <> struct mvq<IG_TYPE_Q6_K> {
     enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
     struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t) {
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
         const int h = t >> 2, l0 = 16 * (t & 1);
         const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
         /* the task's two scales are adjacent (k6_pack): 2 (t % 8) */
         return {ldw<G>(p + 16 * t), ldw<G>(p + 128 + 32 * h + l0),
                 (uint32_t)ld16(s + 2 * (t & 7)) | ((uint32_t)ld16(s + 16) << 16)};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int) {
-        const int h = t >> 2, r = (t >> 1) & 1, l0 = 16 * (t & 1);
-        const int8_t *x = xq + b * 256 + 128 * h + 32 * r + l0;
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int, xkv xv) {
+        const int h = t >> 2, r = (t >> 1) & 1;
+        /* values 128h + 32r + 16(t & 1) and 64 on: piece 2r + (t & 1) of
+         * units 4b + 2h and 4b + 2h + 1 (xk_pos) */
+        const int8_t *x = xq + xk_off(256 * b + 128 * h + 32 * r + 16 * (t & 1), xv);
         /* the 6-bit values 0..63 as unsigned bytes; their offset of 32 as
          * dp4a with bytes of -32 (cheaper than a per-byte subtraction) */
         const int sl = 4 - 2 * r, sh = 2 * r;
@@ -369,7 +391,7 @@ template <> struct mvq<IG_TYPE_Q6_K> {
                                 (((uint32_t)w.q.y >> 4) & M4) | (((uint32_t)w.h.y >> sh) & 0x30303030u),
                                 (((uint32_t)w.q.z >> 4) & M4) | (((uint32_t)w.h.z >> sh) & 0x30303030u),
                                 (((uint32_t)w.q.w >> 4) & M4) | (((uint32_t)w.h.w >> sh) & 0x30303030u)};
-        const int4 xl = ldx(x), xh = ldx(x + 64);
+        const int4 xl = ldx(x), xh = ldx(x + xv.s);
         int s1 = dp4(0xE0E0E0E0, xl.x, dp4us(vl[0], xl.x, 0));
         s1 = dp4(0xE0E0E0E0, xl.y, dp4us(vl[1], xl.y, s1));
         s1 = dp4(0xE0E0E0E0, xl.z, dp4us(vl[2], xl.z, s1));
@@ -388,7 +410,7 @@ template <> struct mvq<IG_TYPE_Q6_K> {
  * 32-block starting at value index i - 4*(lane&7). Same numbers as q8_put:
  * the max is exact in any order and the sum adds small integers. All 32
  * lanes call (ok=false lanes contribute nothing, store nothing). */
-static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, float2 *ds, size_t i) {
+static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, float2 *ds, size_t i, int xc) {
     float amax = ok ? fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))) : 0.0f;
 #pragma unroll
     for (int o = 4; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
@@ -398,7 +420,7 @@ static __device__ __forceinline__ void q8_put4(float4 v, bool ok, int8_t *xq, fl
 #pragma unroll
     for (int o = 4; o > 0; o >>= 1) qs += __shfl_xor_sync(0xffffffffu, qs, o);
     if (ok) {
-        *(char4 *)(xq + i) = make_char4((signed char)q0, (signed char)q1, (signed char)q2, (signed char)q3);
+        *(char4 *)(xq + xk_pos(i, xc)) = make_char4((signed char)q0, (signed char)q1, (signed char)q2, (signed char)q3);
         if ((threadIdx.x & 7) == 0) ds[i / 32] = make_float2(d, d * qs);
     }
 }

@@ -30,7 +30,7 @@ static __device__ float block_sum(float v, float *sh) {
 
 static __global__ void __launch_bounds__(1024)
     k_norm(float *out, const float *x, const float *__restrict__ w, const float *__restrict__ b, int d,
-           float eps, int layer, int8_t *__restrict__ xq, float2 *__restrict__ ds) {
+           float eps, int layer, int8_t *__restrict__ xq, float2 *__restrict__ ds, int xc) {
     pdl_trigger();
     __shared__ float sh[32];
     const float *xr = x + (size_t)blockIdx.x * d;
@@ -76,7 +76,7 @@ static __global__ void __launch_bounds__(1024)
             float amax = warp_max(fabsf(y));
             float dq = amax / 127.0f;
             int q = q8_q(y, q8_id(amax));
-            if (k < d) xq[(size_t)blockIdx.x * d + k] = (int8_t)q;
+            if (k < d) xq[(size_t)blockIdx.x * d + xk_pos(k, xc)] = (int8_t)q;
             float qs = warp_sum((float)q);
             if (lane == 0 && k < d) ds[((size_t)blockIdx.x * d + k) / 32] = make_float2(dq, dq * qs);
         }
@@ -130,8 +130,8 @@ void cu_rms_norm(cuda_ctx *c, float *out, const float *x, const float *w, const 
         xq = (int8_t *)buf;
         ds = q8_ds(buf, n, d);
     }
-    cu_launch(c, k_norm, dim3(n), dim3(threads), 0, out, x, w, b, d, eps, layer ? 1 : 0, xq, ds);
-    if (q8) q8_set(c, out, (size_t)n * d, xq);
+    cu_launch(c, k_norm, dim3(n), dim3(threads), 0, out, x, w, b, d, eps, layer ? 1 : 0, xq, ds, cu_xc(c, d));
+    if (q8) q8_set(c, out, (size_t)n * d, xq, cu_xc(c, d));
 }
 
 /* ---- elementwise ------------------------------------------------------- */
@@ -178,7 +178,7 @@ static __global__ void k_swiglu(float *out, const float *g, const float *u, size
 
 /* Warp per 32 outputs, also written as q8_1 for the down projection. */
 static __global__ void k_swiglu_q8(float *out, const float *g, const float *u, int nblk, int8_t *__restrict__ xq,
-                                   float2 *__restrict__ ds) {
+                                   float2 *__restrict__ ds, int xc) {
     pdl_trigger();
     pdl_wait();
     int b = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -190,7 +190,7 @@ static __global__ void k_swiglu_q8(float *out, const float *g, const float *u, i
     float amax = warp_max(fabsf(v));
     float d = amax / 127.0f;
     int q = q8_q(v, q8_id(amax));
-    xq[i] = (int8_t)q;
+    xq[xk_pos(i, xc)] = (int8_t)q;
     float qs = warp_sum((float)q);
     if (lane == 0) ds[b] = make_float2(d, d * qs);
 }
@@ -201,9 +201,12 @@ void cu_swiglu(cuda_ctx *c, float *out, const float *g, const float *u, size_t c
         void *buf = cu_scratch(c, SCR_Q8, q8_bytes(1, (int)count));
         if (!buf) return;
         int nblk = (int)(count / 32);
+        /* one row of count values: a product of n > 1 rows in k order
+         * takes its own (cu_quantize_q8 compares the layouts) */
+        const int xc = cu_xc(c, (int)count); /* count <= Q8_MAX_COUNT */
         cu_launch(c, k_swiglu_q8, dim3((nblk + 7) / 8), dim3(256), 0, out, g, u, nblk, (int8_t *)buf,
-                  q8_ds(buf, 1, (int)count));
-        q8_set(c, out, count, buf);
+                  q8_ds(buf, 1, (int)count), xc);
+        q8_set(c, out, count, buf, xc);
         return;
     }
     cu_launch(c, k_swiglu, dim3(grid_for(count, 256)), dim3(256), 0, out, g, u, count);
@@ -439,7 +442,7 @@ void cu_embed(cuda_ctx *c, float *out, const ig_weight *t, const int32_t *ids, i
 static __global__ void __launch_bounds__(1024)
     k_embed_norm(float *x, float *out, uint32_t type, const uint8_t *Q, const uint8_t *S, int64_t rows, int d,
                  const int32_t *ids, const float *__restrict__ w, float eps, int8_t *__restrict__ xq,
-                 float2 *__restrict__ ds) {
+                 float2 *__restrict__ ds, int xc) {
     pdl_trigger();
     __shared__ float sh[32];
     const int k0 = 8 * (int)threadIdx.x;
@@ -488,7 +491,7 @@ static __global__ void __launch_bounds__(1024)
     float4 *o4 = (float4 *)(out + k0);
     o4[0] = make_float4(y[0], y[1], y[2], y[3]);
     o4[1] = make_float4(y[4], y[5], y[6], y[7]);
-    *(int2 *)(xq + k0) = *(const int2 *)c;
+    *(int2 *)(xq + xk_pos(k0, xc)) = *(const int2 *)c; /* 8 values of one 16-value piece */
     const float dq = amax / 127.0f;
     if ((threadIdx.x & 3) == 0) ds[k0 / 32] = make_float2(dq, dq * (float)qs);
 }
@@ -502,8 +505,8 @@ bool cu_embed_norm(cuda_ctx *c, float *x, float *out, const ig_weight *t, const 
     cu_weight_parts(t, &Q, &S);
     const int threads = (d / 8 + 31) / 32 * 32;
     cu_launch(c, k_embed_norm, dim3(1), dim3(threads), 0, x, out, t->type, Q, S, t->rows, d, ids, w, eps,
-              (int8_t *)buf, q8_ds(buf, 1, d));
-    q8_set(c, out, (size_t)d, buf);
+              (int8_t *)buf, q8_ds(buf, 1, d), cu_xc(c, d));
+    q8_set(c, out, (size_t)d, buf, cu_xc(c, d));
     return true;
 }
 
