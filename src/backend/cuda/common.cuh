@@ -679,16 +679,32 @@ static __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t
 static __device__ __forceinline__ uint32_t k4_pair(uint32_t y, uint32_t z, uint32_t w, int c) {
     return prmt(prmt(y, z, 0x40u + 0x11u * c), w, 0x410u + 0x100u * c);
 }
-/* q6_K's 16 scales as the GPU keeps them (repacked at upload): the two
- * scales of a decode task (mvq<Q6_K>: groups g and g+2 of a 128-value half
- * h, 16 positions hf) adjacent, so one 16-bit load gets both. Scale
- * 8h + 2g + hf of the file goes to k6_pos. */
-static __host__ __device__ __forceinline__ int k6_pos(int i) {
-    const int h = i >> 3, g = (i >> 1) & 3, hf = i & 1;
-    return 8 * h + 4 * (g & 1) + 2 * hf + (g >> 1);
+/* q6_K's Q part on the device: a super-block's ql and qh (192 bytes)
+ * rewritten as four 64-value units of 48 bytes, a decode task each (as
+ * q4_K's sub-block pairs): 32 nibble bytes (byte i: value i low, i + 32
+ * high), then 16 bytes of high bits (byte i: values i, i + 16, i + 32,
+ * i + 48 at bits 0, 2, 4, 6). Tasks go in groups of 32 like q4_K's, their
+ * three 16-byte parts each contiguous across a warp. The S part is the
+ * file's (scales in value order, d). Byte offset in the row of part h of
+ * task t: */
+static __host__ __device__ __forceinline__ size_t k6_qpos(int t, int h, int nb) {
+    const int g0 = t & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
+    return 48 * (size_t)g0 + 16 * (size_t)((t & 31) + h * gs);
 }
-static __host__ __device__ __forceinline__ void k6_pack(const uint8_t *in, uint8_t *out) {
-    for (int i = 0; i < 16; i++) out[k6_pos(i)] = in[i];
+/* The 6-bit value i (0..63) of unit j of a file super-block (ql, qh). */
+static __host__ __device__ __forceinline__ int k6_file(const uint8_t *ql, const uint8_t *qh, int j, int i) {
+    const int m = 64 * (j & 1) + i, g = m >> 5, l = m & 31, h = j >> 1;
+    return ((ql[64 * h + 32 * (g & 1) + l] >> (4 * (g >> 1))) & 0xF) | (((qh[32 * h + l] >> (2 * g)) & 3) << 4);
+}
+/* Unit j's 48 bytes (k6_qpos's layout) from a file super-block. */
+static __host__ __device__ __forceinline__ void k6_unit(const uint8_t *blk, int j, uint8_t *u) {
+    const uint8_t *ql = blk, *qh = blk + 128;
+    for (int i = 0; i < 32; i++) u[i] = (uint8_t)((k6_file(ql, qh, j, i) & 0xF) | (k6_file(ql, qh, j, i + 32) & 0xF) << 4);
+    for (int i = 0; i < 16; i++) {
+        int b = 0;
+        for (int k = 0; k < 4; k++) b |= (k6_file(ql, qh, j, 16 * k + i) >> 4) << (2 * k);
+        u[32 + i] = (uint8_t)b;
+    }
 }
 /* q3_K signed 6-bit scale k (0..15) from its 12 scale bytes. */
 static __device__ __forceinline__ int k3_scale(const uint8_t *s, int k) {
@@ -701,7 +717,7 @@ static __device__ __forceinline__ int k3_scale(const uint8_t *s, int k) {
  * block's Q and S parts. Used by embedding rows and the f16 dequantization
  * for the tensor-core path. */
 static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const uint8_t *s, int k0,
-                                            float *y) {
+                                            float *y, const uint8_t *hq = NULL) {
     switch (t) {
     case IG_TYPE_Q4_0: {
         float d = h2f(ld16(s));
@@ -776,16 +792,14 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
             y[i] = dl * (float)v - ml;
         }
     } break;
-    case IG_TYPE_Q6_K: { /* Q part ql, qh; S part scales (k6_pack), d */
-        float d = h2f(ld16(s + 16));
-        int h = k0 >> 7, r = k0 & 127, g = r >> 5, l = r & 31;
-        float dl = d * (float)(int8_t)s[k6_pos(8 * h + 2 * g + (l >> 4))];
-        const uint8_t *ql = q + 64 * h + 32 * (g & 1), *qh = q + 128 + 32 * h;
+    case IG_TYPE_Q6_K: { /* q: the nibble bytes of the 8 values (weight_deq8,
+                          * k6_qpos), their high bits 16 * gs further (in
+                          * the q5_1 slot: unused here) at hq; S part the
+                          * file's scales and d */
+        const float dl = h2f(ld16(s + 16)) * (float)(int8_t)s[k0 >> 4];
+        const int u = k0 & 63, nsh = 4 * (u >> 5), hsh = 2 * (u >> 4);
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
-            int v = ((ql[l + i] >> (4 * (g >> 1))) & 0xF) | (((qh[l + i] >> (2 * g)) & 3) << 4);
-            y[i] = dl * (float)(v - 32);
-        }
+        for (int i = 0; i < 8; i++) y[i] = dl * (float)((((q[i] >> nsh) & 0xF) | (((hq[i] >> hsh) & 3) << 4)) - 32);
     } break;
     default:
 #pragma unroll
@@ -818,11 +832,16 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
         sb = q40_spos(b, nb);
     }
     const uint8_t *q = Q + (r * nb + qb) * L.qn;
+    const uint8_t *hq = NULL;
     if (t == IG_TYPE_Q4_K) { /* the 8 quant bytes, wherever k4_qpos put them */
         const int l = qk0 & 31;
         q = Q + r * nb * L.qn + k4_qpos(4 * b + (qk0 >> 6), l >> 4, nb) + (l & 15);
+    } else if (t == IG_TYPE_Q6_K) { /* nibbles and high bits, wherever k6_qpos put them */
+        const int u = qk0 & 63, tk = 4 * b + (qk0 >> 6);
+        q = Q + r * nb * L.qn + k6_qpos(tk, (u >> 4) & 1, nb) + (u & 15);
+        hq = Q + r * nb * L.qn + k6_qpos(tk, 2, nb) + (u & 15);
     }
-    deq8(t, q, S + r * ql_srow(L, cols) + sb * (L.bs - L.qn), qk0, y);
+    deq8(t, q, S + r * ql_srow(L, cols) + sb * (L.bs - L.qn), qk0, y, hq);
 }
 
 /* ---- launchers (one per op family, each in its own .cu file) -------- */

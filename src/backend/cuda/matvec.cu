@@ -881,6 +881,12 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
     } else if (t == IG_TYPE_Q4_K) { /* pair c's two halves where k4_qpos puts them */
         uint8_t *row = dq + r * (size_t)nb * qn;
         for (int k = 0; k < qn; k++) row[k4_qpos(4 * (int)b + (k >> 5), (k >> 4) & 1, nb) + (k & 15)] = s[qo + k];
+    } else if (t == IG_TYPE_Q6_K) { /* four 48-byte units where k6_qpos puts their parts */
+        uint8_t *row = dq + r * (size_t)nb * qn, u[48];
+        for (int j = 0; j < 4; j++) {
+            k6_unit(s, j, u);
+            for (int k = 0; k < 48; k++) row[k6_qpos(4 * (int)b + j, k >> 4, nb) + (k & 15)] = u[k];
+        }
     } else {
         for (int k = 0; k < qn; k++) q[k] = s[qo + k];
     }
@@ -888,7 +894,6 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
     for (int k = 0; k < qo; k++) o[j++] = s[k];
     for (int k = qo + qn; k < bs; k++) o[j++] = s[k];
     if (t == IG_TYPE_Q4_K) k4_pack(s + 4, o + 4);
-    if (t == IG_TYPE_Q6_K) k6_pack(s + 192, o);
 }
 
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,

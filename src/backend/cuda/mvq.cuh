@@ -361,48 +361,48 @@ unsigned st;
     }
 };
 
-/* Q part: ql[128] qh[64]; S part: scales[16] (k6_pack), d. A task is
- * 16 bytes of ql (32 values: groups r and r+2 of one 128-value half, 16
- * positions), so a warp's ql loads are 128 contiguous bytes per block as
- * for q4_K; the 16 qh bytes it needs are shared with the task two over. */
+/* Q part: per super-block four 64-value units of 48 bytes (common.cuh,
+ * k6_qpos: nibbles, then high bits), a task each; S part: the file's 16
+ * scales (value order: a unit's four are adjacent) and d. As q4_K, a
+ * warp's weight loads and, in k order, its activation loads are
+ * contiguous, and the scale work serves 64 values. The 6-bit values are
+ * dotted unsigned; their offset of 32 as dp4a with bytes of -32 (cheaper
+ * than a per-byte subtraction). */
 template <> struct mvq<IG_TYPE_Q6_K> {
-    enum { QK = 256, TPB = 8, QN = 192, SN = 18, U = 2, MINB = 8 };
-    struct W { int4 q, h; uint32_t sd; }; /* sd: the two scales, then d (f16) */
-    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int t, int) {
-        const int h = t >> 2, l0 = 16 * (t & 1);
-        const uint8_t *p = Q + (size_t)b * QN, *s = S + (size_t)b * SN;
-        /* the task's two scales are adjacent (k6_pack): 2 (t % 8) */
-        return {ldw<G>(p + 16 * t), ldw<G>(p + 128 + 32 * h + l0),
-                (uint32_t)ld16(s + 2 * (t & 7)) | ((uint32_t)ld16(s + 16) << 16)};
+    enum { QK = 256, TPB = 4, QN = 192, SN = 18, U = 1, MINB = 8 };
+    struct W { int4 lo, hi, hb; uint32_t sc, d; };
+    template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int c, int nb) {
+        const int g0 = (4 * b) & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
+        const uint8_t *p = Q + (192 * (size_t)b - 128 * (b & 7) + 16 * c), *s = S + (size_t)b * SN;
+        return {ldw<G>(p), ldw<G>(p + 16 * gs), ldw<G>(p + 32 * gs), ld32_a2(s + 4 * c), ld16(s + 16)};
     }
-    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int t, int, xkv xv) {
-        const int h = t >> 2, r = (t >> 1) & 1;
-        /* values 128h + 32r + 16(t & 1) and 64 on: piece 2r + (t & 1) of
-         * units 4b + 2h and 4b + 2h + 1 (xk_pos) */
-        const int8_t *x = xq + xk_off(256 * b + 128 * h + 32 * r + 16 * (t & 1), xv);
-        /* the 6-bit values 0..63 as unsigned bytes; their offset of 32 as
-         * dp4a with bytes of -32 (cheaper than a per-byte subtraction) */
-        const int sl = 4 - 2 * r, sh = 2 * r;
-        const uint32_t vl[4] = {((uint32_t)w.q.x & M4) | (((uint32_t)w.h.x << sl) & 0x30303030u),
-                                ((uint32_t)w.q.y & M4) | (((uint32_t)w.h.y << sl) & 0x30303030u),
-                                ((uint32_t)w.q.z & M4) | (((uint32_t)w.h.z << sl) & 0x30303030u),
-                                ((uint32_t)w.q.w & M4) | (((uint32_t)w.h.w << sl) & 0x30303030u)};
-        const uint32_t vh[4] = {(((uint32_t)w.q.x >> 4) & M4) | (((uint32_t)w.h.x >> sh) & 0x30303030u),
-                                (((uint32_t)w.q.y >> 4) & M4) | (((uint32_t)w.h.y >> sh) & 0x30303030u),
-                                (((uint32_t)w.q.z >> 4) & M4) | (((uint32_t)w.h.z >> sh) & 0x30303030u),
-                                (((uint32_t)w.q.w >> 4) & M4) | (((uint32_t)w.h.w >> sh) & 0x30303030u)};
-        const int4 xl = ldx(x), xh = ldx(x + xv.s);
-        int s1 = dp4(0xE0E0E0E0, xl.x, dp4us(vl[0], xl.x, 0));
-        s1 = dp4(0xE0E0E0E0, xl.y, dp4us(vl[1], xl.y, s1));
-        s1 = dp4(0xE0E0E0E0, xl.z, dp4us(vl[2], xl.z, s1));
-        s1 = dp4(0xE0E0E0E0, xl.w, dp4us(vl[3], xl.w, s1));
-        int s2 = dp4(0xE0E0E0E0, xh.x, dp4us(vh[0], xh.x, 0));
-        s2 = dp4(0xE0E0E0E0, xh.y, dp4us(vh[1], xh.y, s2));
-        s2 = dp4(0xE0E0E0E0, xh.z, dp4us(vh[2], xh.z, s2));
-        s2 = dp4(0xE0E0E0E0, xh.w, dp4us(vh[3], xh.w, s2));
-        const float2 dl = ds[b * 8 + 4 * h + r], dh = ds[b * 8 + 4 * h + r + 2];
-        return h2f((uint16_t)(w.sd >> 16)) * (dl.x * (float)((int8_t)(w.sd & 0xFF) * s1) +
-                                              dh.x * (float)((int8_t)(w.sd >> 8) * s2));
+    /* Piece k (values 16k..) of the unit, word w: nibbles from lo / hi
+     * (k = 0, 2 / 1, 3: low / high nibbles), the high bits from hb. */
+    template <int K>
+    static __device__ __forceinline__ int piece(const W &w, int4 x) {
+        const int4 n = K & 1 ? w.hi : w.lo;
+        const uint32_t m[4] = {(uint32_t)n.x, (uint32_t)n.y, (uint32_t)n.z, (uint32_t)n.w},
+                       h[4] = {(uint32_t)w.hb.x, (uint32_t)w.hb.y, (uint32_t)w.hb.z, (uint32_t)w.hb.w};
+        const int xs[4] = {x.x, x.y, x.z, x.w};
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const uint32_t nib = (K >> 1 ? m[i] >> 4 : m[i]) & M4;
+            const uint32_t hb = (K < 2 ? h[i] << (4 - 2 * K) : h[i] >> (2 * K - 4)) & 0x30303030u;
+            s = dp4(0xE0E0E0E0, xs[i], dp4us(nib | hb, xs[i], s));
+        }
+        return s;
+    }
+    static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c, int, xkv xv) {
+        int4 x0, x1, x2, x3;
+        float4 dd; /* both 32-blocks' q8_1 d, d*sum */
+        unsigned st;
+        const unsigned o = xk_unit(4 * b + c, xv, &st);
+        ld_x4d4(xq + o, st, ds + 2 * (4 * (unsigned)b + c), &x0, &x1, &x2, &x3, &dd);
+        const int s0 = piece<0>(w, x0), s1 = piece<1>(w, x1), s2 = piece<2>(w, x2), s3 = piece<3>(w, x3);
+        const int sc = (int)w.sc;
+        const int a = s0 * (sc << 24 >> 24) + s1 * (sc << 16 >> 24), bb = s2 * (sc << 8 >> 24) + s3 * (sc >> 24);
+        return h2f((uint16_t)w.d) * (dd.x * (float)a + dd.z * (float)bb);
     }
 };
 
