@@ -13,15 +13,16 @@
  *               block (r,b) at r*SR + b*sn (padding zeroed)
  * Rows of both parts start 16-byte aligned, so the decode kernels copy a
  * row's bytes into shared memory with 16-byte asynchronous copies.
- * The bits are the file's bits, only moved. Types whose blocks are already
+ * The values are the file's, only moved. Types whose blocks are already
  * multiples of 16 bytes (q5_K, f32, f16, bf16) keep the file layout.
- * q4_K's Q part is qs alone (the 16 header bytes are S) and q6_K's is ql
- * and qh (scales and d are S): a decode task is 16 bytes of quants, so a
- * warp's loads are contiguous (matvec.cu). The scales of these two are
- * also reordered inside their S part (k4_pack, k6_pack) so a decode task
- * extracts its own with fewer instructions. q4_0's Q parts are reordered
- * inside each row (q40_reordered), so that a warp's activation loads are
- * contiguous too.
+ * q4_K's Q part is qs alone (the 16 header bytes are S, their scales
+ * repacked: k4_pack) and q6_K's is ql and qh (scales and d are S). Both
+ * are reordered inside each row so a decode task is one 64-value unit
+ * whose 16-byte loads are contiguous across a warp (k4_qpos, k6_qpos);
+ * q6_K's ql / qh bits are regrouped by unit on the way (k6_unit). q4_0's
+ * Q parts are reordered inside each row (q40_reordered), so that a warp's
+ * activation loads are contiguous too; the k-quants get the same from the
+ * activations' k order (xk_pos).
  */
 #ifndef INGOT_CUDA_COMMON_CUH
 #define INGOT_CUDA_COMMON_CUH
@@ -211,9 +212,9 @@ typedef struct cuda_ctx {
     size_t mm_chunk;      /* f16 dequantization chunk, elements */
 
     /* q8_1 copy of q8_count activations at q8_src, in buffer q8_buf (one
-     * of SCR_Q8/SCR_Q8B), valid while nothing wrote them. Keyed by count,
-     * not shape: [n][cols] with cols % 32 == 0 has the same layout as
-     * [1][n*cols]. */
+     * of SCR_Q8/SCR_Q8B), valid while nothing wrote them. Keyed by count
+     * and q8_xc, not shape: in the natural order [n][cols] with cols % 32
+     * == 0 is laid out as [1][n*cols]; in k order the rows are apart. */
     const float *q8_src;
     size_t q8_count;
     void *q8_buf;
@@ -859,9 +860,10 @@ bool cu_mv_att_ok(const mv_batch *b);
 void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */
 void cu_mv_init(cuda_ctx *c);
-/* Upload: file blocks of type t into the Q and S parts (q4_K, q6_K:
- * scales repacked, k4_pack / k6_pack; q4_0: reordered, q40_reordered, so
- * blocks [blk0, blk0 + nblk) must be whole rows). */
+/* Upload: file blocks of type t into the Q and S parts (q4_K: scales
+ * repacked, k4_pack; q4_K, q6_K: units placed by k4_qpos / k6_qpos; q4_0:
+ * reordered, q40_reordered, so blocks [blk0, blk0 + nblk) must be whole
+ * rows). */
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,
                qlayout L, int nb_row, uint32_t t);
 /* matmul.cu: n > MV_MAXN; false when it cannot (no cuBLAS): caller falls back */
@@ -898,8 +900,9 @@ const wsucc *cu_succ(cuda_ctx *c, const void *key);
 /* The q8 buffer a fused epilogue may write while its kernel reads `in`. */
 void *cu_q8_other(cuda_ctx *c, const void *in);
 
-/* q8_1 activation layout in the SCR_Q8 scratch: int8 [n][cols], then
- * float2 (d, d*sum) [n][cols/32], 16-byte aligned. */
+/* q8_1 activation layout in the SCR_Q8 scratch: int8 [n][cols] (each row
+ * in the natural order or k order: xk_pos), then float2 (d, d*sum)
+ * [n][cols/32], 16-byte aligned. */
 static inline size_t q8_bytes(int n, int cols) {
     size_t qs = ((size_t)n * cols + 15) & ~(size_t)15;
     return qs + (size_t)n * (cols / 32) * sizeof(float2);

@@ -332,10 +332,15 @@ template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
  * then the 12 scale bytes repacked at upload (k4_pack). A task is one
  * sub-block pair c (64 values, two 16-byte loads that are contiguous
  * across the warp), so the header load, the pair's scale extraction and
- * the conversions serve 64 values instead of 32. A lane's c is the same
- * for all its tasks (t = lane % 4, mv_sub), so the byte selectors stay out
- * of the loops. The high nibbles are dotted in place (16x, unsigned
- * bytes) instead of shifted. */
+ * the conversions serve 64 values instead of 32 (~100 instructions per
+ * 64 values against ~156 for v20's 16-byte tasks). Its four activation
+ * loads are contiguous across the warp in k order (xk_pos); in the natural
+ * order they touch 16 L1 lines each, which cost more than the
+ * instructions saved (Q4_K_M tg128 -5.5%; in k order, with q6_K's units,
+ * +3.5%: bench/cuda/NOTES.md v21). A lane's c is the same for all its
+ * tasks (t = lane % 4, mv_sub), so the byte selectors stay out of the
+ * loops. The high nibbles are dotted in place (16x, unsigned bytes)
+ * instead of shifted. */
 template <> struct mvq<IG_TYPE_Q4_K> {
     enum { QK = 256, TPB = 4, QN = 128, SN = 16, U = 1, MINB = 8 };
     struct W { int4 q0, q1, hdr; };
