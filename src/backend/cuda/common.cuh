@@ -18,7 +18,7 @@
  * q4_K's Q part is qs alone (the 16 header bytes are S, their scales
  * repacked: k4_pack) and q6_K's is ql and qh (scales and d are S). Both
  * are reordered inside each row so a decode task is one 64-value unit
- * whose 16-byte loads are contiguous across a warp (k4_qpos, k6_qpos);
+ * whose 16-byte loads are contiguous across a warp (ku_pos);
  * q6_K's ql / qh bits are regrouped by unit on the way (k6_unit). q4_0's
  * Q parts are reordered inside each row (q40_reordered), so that a warp's
  * activation loads are contiguous too; the k-quants get the same from the
@@ -635,16 +635,17 @@ static __host__ __device__ __forceinline__ int q40_spos(int b, int nb) {
 /* The kernels' name for q4_0 rows in the file's order (odd nb). */
 #define CU_Q40F (IG_TYPE_COUNT + 1)
 
-/* q4_K's Q part (qs) on the device. A decode task is one sub-block pair
- * c of super-block b (t = 4b + c: the 32 bytes qs[32c..32c+31], values
- * 64c.. of the block), so its header and scale extraction serve 64 values.
- * The row's tasks go in groups of 32 (one per lane of a warp): a group's
- * first 16-byte halves, then its second halves, so each of a warp's two
- * weight loads is one contiguous run of 16-byte pieces. Byte offset within
- * the row of half h of task t, for a row of nb super-blocks: */
-static __host__ __device__ __forceinline__ size_t k4_qpos(int t, int h, int nb) {
+/* q4_K's and q6_K's Q parts on the device: a row of nb super-blocks is
+ * 4 nb units of 64 values (q4_K: sub-block pair c of super-block b, the
+ * 32 bytes qs[32c..32c+31]; q6_K: 48 bytes, k6_unit), a decode task each
+ * (t = 4b + c), so a header and scale extraction serve 64 values. The
+ * row's units go in groups of 32 (one per lane of a warp): the group's
+ * first 16-byte parts, then its second parts, and so on, so each of a
+ * warp's weight loads is one contiguous run of 16-byte pieces. Byte offset
+ * in the row of part h of unit t, units of ub bytes: */
+static __host__ __device__ __forceinline__ size_t ku_pos(int t, int h, int nb, int ub) {
     const int g0 = t & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
-    return 32 * (size_t)g0 + 16 * (size_t)((t & 31) + h * gs);
+    return (size_t)ub * g0 + 16 * (size_t)((t & 31) + h * gs);
 }
 
 /* q4_K / q5_K 6-bit scale and min of sub-block j from the 12 scale bytes. */
@@ -680,24 +681,17 @@ static __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t
 static __device__ __forceinline__ uint32_t k4_pair(uint32_t y, uint32_t z, uint32_t w, int c) {
     return prmt(prmt(y, z, 0x40u + 0x11u * c), w, 0x410u + 0x100u * c);
 }
-/* q6_K's Q part on the device: a super-block's ql and qh (192 bytes)
- * rewritten as four 64-value units of 48 bytes, a decode task each (as
- * q4_K's sub-block pairs): 32 nibble bytes (byte i: value i low, i + 32
+/* q6_K's units (ku_pos): a super-block's ql and qh (192 bytes) rewritten
+ * as four units of 48 bytes: 32 nibble bytes (byte i: value i low, i + 32
  * high), then 16 bytes of high bits (byte i: values i, i + 16, i + 32,
- * i + 48 at bits 0, 2, 4, 6). Tasks go in groups of 32 like q4_K's, their
- * three 16-byte parts each contiguous across a warp. The S part is the
- * file's (scales in value order, d). Byte offset in the row of part h of
- * task t: */
-static __host__ __device__ __forceinline__ size_t k6_qpos(int t, int h, int nb) {
-    const int g0 = t & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
-    return 48 * (size_t)g0 + 16 * (size_t)((t & 31) + h * gs);
-}
+ * i + 48 at bits 0, 2, 4, 6). The S part is the file's (scales in value
+ * order, d). */
 /* The 6-bit value i (0..63) of unit j of a file super-block (ql, qh). */
 static __host__ __device__ __forceinline__ int k6_file(const uint8_t *ql, const uint8_t *qh, int j, int i) {
     const int m = 64 * (j & 1) + i, g = m >> 5, l = m & 31, h = j >> 1;
     return ((ql[64 * h + 32 * (g & 1) + l] >> (4 * (g >> 1))) & 0xF) | (((qh[32 * h + l] >> (2 * g)) & 3) << 4);
 }
-/* Unit j's 48 bytes (k6_qpos's layout) from a file super-block. */
+/* Unit j's 48 bytes from a file super-block. */
 static __host__ __device__ __forceinline__ void k6_unit(const uint8_t *blk, int j, uint8_t *u) {
     const uint8_t *ql = blk, *qh = blk + 128;
     for (int i = 0; i < 32; i++) u[i] = (uint8_t)((k6_file(ql, qh, j, i) & 0xF) | (k6_file(ql, qh, j, i + 32) & 0xF) << 4);
@@ -784,7 +778,7 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
             m = (v >> 12) & 63;
         }
         float dl = d * (float)sc, ml = dmin * (float)m;
-        /* q4_K: q is the 8 bytes themselves (weight_deq8, k4_qpos) */
+        /* q4_K: q is the 8 bytes themselves (weight_deq8, ku_pos) */
         const uint8_t *qs = five ? q + 48 + 32 * c + l : q;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
@@ -793,9 +787,8 @@ static __device__ __forceinline__ void deq8(uint32_t t, const uint8_t *q, const 
             y[i] = dl * (float)v - ml;
         }
     } break;
-    case IG_TYPE_Q6_K: { /* q: the nibble bytes of the 8 values (weight_deq8,
-                          * k6_qpos), their high bits 16 * gs further (in
-                          * the q5_1 slot: unused here) at hq; S part the
+    case IG_TYPE_Q6_K: { /* q: the nibble bytes of the 8 values, hq their
+                          * high bits (weight_deq8, ku_pos); S part the
                           * file's scales and d */
         const float dl = h2f(ld16(s + 16)) * (float)(int8_t)s[k0 >> 4];
         const int u = k0 & 63, nsh = 4 * (u >> 5), hsh = 2 * (u >> 4);
@@ -834,13 +827,13 @@ static __device__ __forceinline__ void weight_deq8(uint32_t t, const uint8_t *Q,
     }
     const uint8_t *q = Q + (r * nb + qb) * L.qn;
     const uint8_t *hq = NULL;
-    if (t == IG_TYPE_Q4_K) { /* the 8 quant bytes, wherever k4_qpos put them */
+    if (t == IG_TYPE_Q4_K) { /* the 8 quant bytes, wherever ku_pos put them */
         const int l = qk0 & 31;
-        q = Q + r * nb * L.qn + k4_qpos(4 * b + (qk0 >> 6), l >> 4, nb) + (l & 15);
-    } else if (t == IG_TYPE_Q6_K) { /* nibbles and high bits, wherever k6_qpos put them */
+        q = Q + r * nb * L.qn + ku_pos(4 * b + (qk0 >> 6), l >> 4, nb, 32) + (l & 15);
+    } else if (t == IG_TYPE_Q6_K) { /* nibbles and high bits, wherever ku_pos put them */
         const int u = qk0 & 63, tk = 4 * b + (qk0 >> 6);
-        q = Q + r * nb * L.qn + k6_qpos(tk, (u >> 4) & 1, nb) + (u & 15);
-        hq = Q + r * nb * L.qn + k6_qpos(tk, 2, nb) + (u & 15);
+        q = Q + r * nb * L.qn + ku_pos(tk, (u >> 4) & 1, nb, 48) + (u & 15);
+        hq = Q + r * nb * L.qn + ku_pos(tk, 2, nb, 48) + (u & 15);
     }
     deq8(t, q, S + r * ql_srow(L, cols) + sb * (L.bs - L.qn), qk0, y, hq);
 }
@@ -861,7 +854,7 @@ void cu_pending_run(cuda_ctx *c, cu_dnorm *dn, cu_dglu *dg);
 /* Once at start: shared-memory limits of the kernels that need more. */
 void cu_mv_init(cuda_ctx *c);
 /* Upload: file blocks of type t into the Q and S parts (q4_K: scales
- * repacked, k4_pack; q4_K, q6_K: units placed by k4_qpos / k6_qpos; q4_0:
+ * repacked, k4_pack; q4_K, q6_K: units placed by ku_pos; q4_0:
  * reordered, q40_reordered, so blocks [blk0, blk0 + nblk) must be whole
  * rows). */
 void cu_repack(cuda_ctx *c, uint8_t *dq, uint8_t *ds, const uint8_t *src, size_t blk0, size_t nblk,

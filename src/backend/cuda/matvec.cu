@@ -878,14 +878,14 @@ static __global__ void k_repack(uint8_t *__restrict__ dq, uint8_t *__restrict__ 
         const uint8_t *row = s - b * bs + qo, *pa = row + (b >> 1) * bs, *pb = row + ((nb + b) >> 1) * bs;
         const int sa = 4 * (int)(b & 1), sb = 4 * (int)((nb + b) & 1);
         for (int k = 0; k < qn; k++) q[k] = (uint8_t)(((pa[k] >> sa) & 0xF) | (((pb[k] >> sb) & 0xF) << 4));
-    } else if (t == IG_TYPE_Q4_K) { /* pair c's two halves where k4_qpos puts them */
+    } else if (t == IG_TYPE_Q4_K) { /* pair c's two halves where ku_pos puts them */
         uint8_t *row = dq + r * (size_t)nb * qn;
-        for (int k = 0; k < qn; k++) row[k4_qpos(4 * (int)b + (k >> 5), (k >> 4) & 1, nb) + (k & 15)] = s[qo + k];
-    } else if (t == IG_TYPE_Q6_K) { /* four 48-byte units where k6_qpos puts their parts */
+        for (int k = 0; k < qn; k++) row[ku_pos(4 * (int)b + (k >> 5), (k >> 4) & 1, nb, 32) + (k & 15)] = s[qo + k];
+    } else if (t == IG_TYPE_Q6_K) { /* four 48-byte units where ku_pos puts their parts */
         uint8_t *row = dq + r * (size_t)nb * qn, u[48];
         for (int j = 0; j < 4; j++) {
             k6_unit(s, j, u);
-            for (int k = 0; k < 48; k++) row[k6_qpos(4 * (int)b + j, k >> 4, nb) + (k & 15)] = u[k];
+            for (int k = 0; k < 48; k++) row[ku_pos(4 * (int)b + j, k >> 4, nb, 48) + (k & 15)] = u[k];
         }
     } else {
         for (int k = 0; k < qn; k++) q[k] = s[qo + k];

@@ -328,7 +328,7 @@ template <int TK> struct mvq45 {
 };
 template <> struct mvq<IG_TYPE_Q5_K> : mvq45<IG_TYPE_Q5_K> {};
 
-/* Q part: qs[128] in task order (common.cuh, k4_qpos); S part: d, dmin,
+/* Q part: qs[128] in task order (common.cuh, ku_pos); S part: d, dmin,
  * then the 12 scale bytes repacked at upload (k4_pack). A task is one
  * sub-block pair c (64 values, two 16-byte loads that are contiguous
  * across the warp), so the header load, the pair's scale extraction and
@@ -345,7 +345,7 @@ template <> struct mvq<IG_TYPE_Q4_K> {
     enum { QK = 256, TPB = 4, QN = 128, SN = 16, U = 1, MINB = 8 };
     struct W { int4 q0, q1, hdr; };
     template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int c, int nb) {
-        /* k4_qpos(4b + c, h, nb), spelled so that c and the group's size
+        /* ku_pos(4b + c, h, nb, 32), spelled so that c and the group's size
          * (32 but in a row's last group) cost little */
         const int g0 = (4 * b) & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
         const uint8_t *p = Q + (128 * (size_t)b - 64 * (b & 7) + 16 * c);
@@ -367,7 +367,7 @@ unsigned st;
 };
 
 /* Q part: per super-block four 64-value units of 48 bytes (common.cuh,
- * k6_qpos: nibbles, then high bits), a task each; S part: the file's 16
+ * ku_pos, k6_unit: nibbles, then high bits), a task each; S part: the file's 16
  * scales (value order: a unit's four are adjacent) and d. As q4_K, a
  * warp's weight loads and, in k order, its activation loads are
  * contiguous, and the scale work serves 64 values. The 6-bit values are
@@ -377,6 +377,7 @@ template <> struct mvq<IG_TYPE_Q6_K> {
     enum { QK = 256, TPB = 4, QN = 192, SN = 18, U = 1, MINB = 8 };
     struct W { int4 lo, hi, hb; uint32_t sc, d; };
     template <bool G = true> static __device__ W load(const uint8_t *Q, const uint8_t *S, int b, int c, int nb) {
+        /* ku_pos(4b + c, h, nb, 48), spelled as q4_K's */
         const int g0 = (4 * b) & ~31, gs = 4 * nb - g0 < 32 ? 4 * nb - g0 : 32;
         const uint8_t *p = Q + (192 * (size_t)b - 128 * (b & 7) + 16 * c), *s = S + (size_t)b * SN;
         return {ldw<G>(p), ldw<G>(p + 16 * gs), ldw<G>(p + 32 * gs), ld32_a2(s + 4 * c), ld16(s + 16)};
