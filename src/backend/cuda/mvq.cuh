@@ -354,7 +354,7 @@ template <> struct mvq<IG_TYPE_Q4_K> {
     static __device__ float dot(const W &w, const int8_t *xq, const float2 *ds, int b, int c, int, xkv xv) {
         int4 x0, x1, x2, x3;
         float4 dd; /* both sub-blocks' q8_1 d, d*sum */
-unsigned st;
+        unsigned st;
         const unsigned o = xk_unit(4 * b + c, xv, &st);
         ld_x4d4(xq + o, st, ds + 2 * (4 * (unsigned)b + c), &x0, &x1, &x2, &x3, &dd);
         const int s1 = dot4(and_shift(w.q1, 0, M4), x1, dot4(and_shift(w.q0, 0, M4), x0, 0));
@@ -367,8 +367,8 @@ unsigned st;
 };
 
 /* Q part: per super-block four 64-value units of 48 bytes (common.cuh,
- * ku_pos, k6_unit: nibbles, then high bits), a task each; S part: the file's 16
- * scales (value order: a unit's four are adjacent) and d. As q4_K, a
+ * ku_pos, k6_unit: nibbles, then high bits), a task each; S part: the
+ * file's 16 scales (value order: a unit's four are adjacent) and d. As q4_K, a
  * warp's weight loads and, in k order, its activation loads are
  * contiguous, and the scale work serves 64 values. The 6-bit values are
  * dotted unsigned; their offset of 32 as dp4a with bytes of -32 (cheaper
