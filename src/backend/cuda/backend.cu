@@ -303,10 +303,9 @@ static void cuda_dealloc(ig_backend *be, void *p) {
  * resident is a k-quant; the other types' products read the natural
  * order. d: +1 a weight of type t uploaded, -1 freed. */
 static void xk_count(cuda_ctx *c, uint32_t t, int d) {
-    if (t == IG_TYPE_F32 || t == IG_TYPE_F16 || t == IG_TYPE_BF16) return;
-    const bool kq = t == IG_TYPE_Q2_K || t == IG_TYPE_Q3_K || t == IG_TYPE_Q4_K || t == IG_TYPE_Q5_K ||
-                    t == IG_TYPE_Q6_K;
-    (kq ? c->n_wk : c->n_wq) += d;
+    const int qk = ql_get(t).qk; /* 1: a float type; 256: the k-quants */
+    if (qk == 1) return;
+    (qk == 256 ? c->n_wk : c->n_wq) += d;
     const bool xk = !c->xk_off && c->n_wk > 0 && c->n_wq == 0;
     if (xk == c->xk) return;
     c->xk = xk; /* what was quantized or recorded in the other order is stale */
